@@ -1,0 +1,188 @@
+/*
+ * The commands that act on running jobs: stop, kill, pause, resume, and
+ * wait. stop and wait return when the jobs have ended (the daemon answers
+ * then); wait exits with the job's own status.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/client.h"
+#include "cli/cmd.h"
+#include "cli/format.h"
+#include "lib/parse.h"
+#include "lib/proto.h"
+
+enum { OPT_ALL = 256 };
+
+static const struct opt_spec stop_opts[] = {
+	{ 't', "timeout", OPT_VALUE, "DUR", "grace before SIGKILL (default: the job's --stop-timeout)" },
+	{ 's', "signal", OPT_VALUE, "SIG", "stop signal (default: the job's --stop-signal)" },
+	{ OPT_ALL, "all", OPT_FLAG, NULL, "stop every job that has not finished" },
+	{ 0 },
+};
+
+static const struct opt_spec kill_opts[] = {
+	{ 's', "signal", OPT_VALUE, "SIG", "signal to send (default KILL)" },
+	{ 0 },
+};
+
+/* Send a request naming the operand jobs; returns the reply or NULL. */
+static json_t *call_with_jobs(struct cmd_ctx *ctx, json_t *req)
+{
+	json_object_set_new(req, "jobs", cmd_jobs_array(ctx));
+	return client_call(&ctx->paths, req, &ctx->err);
+}
+
+/* Put a parsed signal option into the request. */
+static int add_signal(struct cmd_ctx *ctx, json_t *req)
+{
+	const char *text = opt_value(ctx, 's');
+	int sig;
+
+	if (!text)
+		return 0;
+	if (parse_signal(text, &sig, &ctx->err) < 0)
+		return -1;
+	json_object_set_new(req, "signal", json_integer(sig));
+	return 0;
+}
+
+static void print_results(const json_t *results)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach(results, i, job) {
+		struct strbuf label = STRBUF_INIT, state = STRBUF_INIT;
+
+		format_job_label(job, &label);
+		format_job_state(job, &state);
+		printf("%s: %s\n", label.buf, state.buf);
+		strbuf_release(&label);
+		strbuf_release(&state);
+	}
+}
+
+static int stop_main(struct cmd_ctx *ctx)
+{
+	json_t *req = proto_request("stop");
+	json_t *reply;
+	int64_t timeout;
+
+	if (opt_count(ctx, OPT_ALL) == (ctx->argc > 0)) {
+		json_decref(req);
+		return err_usage(&ctx->err, "stop: give JOB... or --all (usage: trainctl stop JOB... | --all)");
+	}
+	if (add_signal(ctx, req) < 0 ||
+	    (opt_value(ctx, 't') && parse_duration_ms(opt_value(ctx, 't'), &timeout, &ctx->err) < 0)) {
+		json_decref(req);
+		return -1;
+	}
+	if (opt_value(ctx, 't'))
+		json_object_set_new(req, "timeout_ms", json_integer(timeout));
+	json_object_set_new(req, "all", json_boolean(opt_count(ctx, OPT_ALL)));
+	reply = call_with_jobs(ctx, req);
+	if (!reply)
+		return -1;
+	print_results(json_object_get(reply, "results"));
+	json_decref(reply);
+	return 0;
+}
+
+static int kill_main(struct cmd_ctx *ctx)
+{
+	json_t *req = proto_request("kill");
+	json_t *reply;
+
+	if (add_signal(ctx, req) < 0) {
+		json_decref(req);
+		return -1;
+	}
+	reply = call_with_jobs(ctx, req);
+	json_decref(reply);
+	return reply ? 0 : -1;
+}
+
+static int simple_main(struct cmd_ctx *ctx)
+{
+	json_t *reply = call_with_jobs(ctx, proto_request(ctx->cmd->name));
+
+	json_decref(reply);
+	return reply ? 0 : -1;
+}
+
+/* 0 when every job succeeded, else the status of the first that did not. */
+static int results_status(const json_t *results)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach(results, i, job) {
+		int status = (int)json_integer_value(json_object_get(job, "status"));
+		if (status)
+			return status;
+	}
+	return 0;
+}
+
+static int wait_main(struct cmd_ctx *ctx)
+{
+	json_t *reply = call_with_jobs(ctx, proto_request("wait"));
+	int status;
+
+	if (!reply)
+		return -1;
+	status = results_status(json_object_get(reply, "results"));
+	json_decref(reply);
+	return status;
+}
+
+const struct cmd_entry cmd_stop = {
+	.name = "stop",
+	.synopsis = "JOB... | --all",
+	.summary = "Stop jobs gracefully: SIGCONT if paused, the stop signal to the process group,\n"
+		   "then SIGKILL to every remaining descendant after the grace period. Returns\n"
+		   "when the jobs have ended and prints how each one ended.",
+	.opts = stop_opts,
+	.max_args = -1,
+	.fn = stop_main,
+};
+
+const struct cmd_entry cmd_kill = {
+	.name = "kill",
+	.synopsis = "JOB...",
+	.summary = "Send a signal (default SIGKILL) to every process of the jobs' trees.",
+	.opts = kill_opts,
+	.min_args = 1,
+	.max_args = -1,
+	.fn = kill_main,
+};
+
+const struct cmd_entry cmd_pause = {
+	.name = "pause",
+	.synopsis = "JOB...",
+	.summary = "Freeze the jobs' whole process trees (SIGSTOP).",
+	.min_args = 1,
+	.max_args = -1,
+	.fn = simple_main,
+};
+
+const struct cmd_entry cmd_resume = {
+	.name = "resume",
+	.synopsis = "JOB...",
+	.summary = "Continue paused jobs (SIGCONT to the whole tree).",
+	.min_args = 1,
+	.max_args = -1,
+	.fn = simple_main,
+};
+
+const struct cmd_entry cmd_wait = {
+	.name = "wait",
+	.synopsis = "JOB...",
+	.summary = "Block until the jobs have ended. Exits 0 when all succeeded, else with the\n"
+		   "status of the first that did not: its exit code, or 128+N for signal N.",
+	.min_args = 1,
+	.max_args = -1,
+	.fn = wait_main,
+};

@@ -1,0 +1,149 @@
+/*
+ * trainctl daemon [--foreground] | daemon status | daemon stop, and the
+ * internal `trainctl shim` entry that the daemon starts for each job.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/client.h"
+#include "cli/cmd.h"
+#include "cli/format.h"
+#include "daemon/daemon.h"
+#include "lib/parse.h"
+#include "lib/proto.h"
+#include "lib/sock.h"
+#include "shim/shim.h"
+
+enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD };
+
+static const struct opt_spec daemon_opts[] = {
+	{ OPT_FOREGROUND, "foreground", OPT_FLAG, NULL, "run in the foreground (for systemd, or to debug)" },
+	{ OPT_JSON, "json", OPT_FLAG, NULL, "status: print JSON" },
+	{ OPT_READY_FD, "ready-fd", OPT_VALUE, "FD", "internal: report readiness on FD" },
+	{ 0 },
+};
+
+static int daemon_status(struct cmd_ctx *ctx)
+{
+	struct err err = { 0 };
+	int fd = client_connect(&ctx->paths, 0, &err);
+	json_t *reply;
+	char uptime[32];
+
+	if (fd < 0) {
+		printf("no daemon running for %s\n", ctx->paths.home);
+		return 3; /* like `systemctl status` for an inactive unit */
+	}
+	close(fd);
+	reply = client_call(&ctx->paths, proto_request("hello"), &ctx->err);
+	if (!reply)
+		return -1;
+	if (opt_count(ctx, OPT_JSON)) {
+		json_object_del(reply, "ok");
+		json_object_del(reply, "v");
+		print_json(reply);
+	} else {
+		format_duration(json_integer_value(json_object_get(reply, "uptime_ms")), uptime,
+				sizeof(uptime));
+		printf("daemon running, pid %lld, up %s, version %s\nhome: %s\njobs:",
+		       (long long)json_integer_value(json_object_get(reply, "pid")), uptime,
+		       json_string_value(json_object_get(reply, "version")), ctx->paths.home);
+		const char *key;
+		json_t *value;
+		json_object_foreach(json_object_get(reply, "jobs"), key, value)
+			printf(" %lld %s", (long long)json_integer_value(value), key);
+		printf("%s\n", json_object_size(json_object_get(reply, "jobs")) ? "" : " none");
+	}
+	json_decref(reply);
+	return 0;
+}
+
+static int daemon_stop(struct cmd_ctx *ctx)
+{
+	struct err err = { 0 };
+	int fd = client_connect(&ctx->paths, 0, &err);
+	json_t *reply;
+
+	if (fd < 0) {
+		printf("no daemon running for %s\n", ctx->paths.home);
+		return 0;
+	}
+	close(fd);
+	reply = client_call(&ctx->paths, proto_request("shutdown"), &ctx->err);
+	json_decref(reply);
+	return reply ? 0 : -1;
+}
+
+static int daemon_background(struct cmd_ctx *ctx)
+{
+	struct err err = { 0 };
+	int fd = client_connect(&ctx->paths, 1, &err);
+	json_t *reply;
+
+	if (fd < 0)
+		return err_set(&ctx->err, "%s", err.msg);
+	close(fd);
+	reply = client_call(&ctx->paths, proto_request("hello"), &ctx->err);
+	if (!reply)
+		return -1;
+	printf("daemon running for %s (pid %lld)\n", ctx->paths.home,
+	       (long long)json_integer_value(json_object_get(reply, "pid")));
+	json_decref(reply);
+	return 0;
+}
+
+static int daemon_cmd_main(struct cmd_ctx *ctx)
+{
+	const char *sub = ctx->argc ? ctx->argv[0] : NULL;
+	const char *ready = opt_value(ctx, OPT_READY_FD);
+	int ready_fd = -1;
+
+	if (sub && strcmp(sub, "status") == 0)
+		return daemon_status(ctx);
+	if (sub && strcmp(sub, "stop") == 0)
+		return daemon_stop(ctx);
+	if (sub)
+		return err_usage(&ctx->err, "daemon: unknown subcommand '%s' (expected status or stop)", sub);
+	if (ready && parse_uint(ready, &ready_fd) < 0)
+		return err_usage(&ctx->err, "daemon: invalid --ready-fd '%s'", ready);
+	if (!opt_count(ctx, OPT_FOREGROUND))
+		return daemon_background(ctx);
+	return daemon_run(ready_fd);
+}
+
+const struct cmd_entry cmd_daemon = {
+	.name = "daemon",
+	.synopsis = "[status|stop]",
+	.summary = "Start the daemon in the background (commands start it on demand anyway),\n"
+		   "run it in the foreground, show its status, or stop it. Stopping the daemon\n"
+		   "never stops jobs: a restarted daemon re-adopts them.",
+	.opts = daemon_opts,
+	.max_args = 1,
+	.fn = daemon_cmd_main,
+	.details = "'daemon status' exits 0 when a daemon is running and 3 when none is.",
+};
+
+static const struct opt_spec shim_opts[] = {
+	{ 'i', "id", OPT_VALUE, "N", "the job id" },
+	{ 0 },
+};
+
+static int shim_entry(struct cmd_ctx *ctx)
+{
+	int id;
+
+	if (!opt_value(ctx, 'i') || parse_uint(opt_value(ctx, 'i'), &id) < 0 || id <= 0)
+		return err_usage(&ctx->err, "shim: internal command, started by the daemon with --id N");
+	return shim_run(id);
+}
+
+const struct cmd_entry cmd_shim = {
+	.name = "shim",
+	.synopsis = "",
+	.summary = "Internal: the per-job supervisor, started by the daemon.",
+	.opts = shim_opts,
+	.max_args = 0,
+	.flags = CMD_HIDDEN,
+	.fn = shim_entry,
+};

@@ -1,0 +1,29 @@
+/*
+ * Turning job objects (the JSON of the interface) into text for people:
+ * the state with its reason, elapsed time, the command line, a job label.
+ */
+#ifndef TRAINCTL_FORMAT_H
+#define TRAINCTL_FORMAT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "lib/strbuf.h"
+
+/* "3 (sim)" or "3". */
+void format_job_label(const json_t *job, struct strbuf *out);
+/* "running", "failed (exit 3)". */
+void format_job_state(const json_t *job, struct strbuf *out);
+/* Elapsed run time: started..ended, or started..now; "-" if never started. */
+void format_job_elapsed(const json_t *job, char *buf, size_t size);
+/* The command line, each argument shell-quoted where needed. */
+void format_command(const json_t *argv, struct strbuf *out);
+/* A local time for a stored RFC 3339 field, or "-". */
+void format_job_time(const json_t *job, const char *key, char *buf, size_t size);
+
+/* Print a JSON value the way --json does: indented, with a newline. */
+void print_json(const json_t *value);
+/* The width of the terminal on stdout, or 0 when it is not a terminal. */
+int terminal_width(void);
+
+#endif

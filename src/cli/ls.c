@@ -1,0 +1,210 @@
+/*
+ * trainctl ls and trainctl show: the jobs as a table, and one job in full
+ * with its events. Both print the interface's JSON with --json.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/client.h"
+#include "cli/cmd.h"
+#include "cli/format.h"
+#include "lib/parse.h"
+#include "lib/proto.h"
+
+enum { OPT_JSON = 256, OPT_STATE };
+
+static const struct opt_spec ls_opts[] = {
+	{ 'a', "all", OPT_FLAG, NULL, "also list finished jobs" },
+	{ OPT_STATE, "state", OPT_VALUE, "STATE", "only jobs in STATE (running, failed, ...)" },
+	{ OPT_JSON, "json", OPT_FLAG, NULL, "print a JSON array of job objects" },
+	{ 0 },
+};
+
+static const struct opt_spec show_opts[] = {
+	{ OPT_JSON, "json", OPT_FLAG, NULL, "print the job object, with its events, as JSON" },
+	{ 0 },
+};
+
+static void print_ls_row(const json_t *job, int width)
+{
+	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT;
+	const char *name = json_string_value(json_object_get(job, "name"));
+	json_t *pid = json_object_get(job, "pid");
+	char elapsed[32], pidbuf[16] = "-";
+	int used;
+
+	format_job_state(job, &state);
+	format_command(json_object_get(job, "command"), &cmd);
+	format_job_elapsed(job, elapsed, sizeof(elapsed));
+	if (json_is_integer(pid))
+		snprintf(pidbuf, sizeof(pidbuf), "%lld", (long long)json_integer_value(pid));
+	used = printf("%-5lld %-16s %-24s %-8s %-8s ",
+		      (long long)json_integer_value(json_object_get(job, "id")), name ? name : "-",
+		      state.buf, pidbuf, elapsed);
+	if (width > used + 3 && (int)cmd.len > width - used)
+		printf("%.*s...\n", width - used - 3, cmd.buf);
+	else
+		printf("%s\n", cmd.buf);
+	strbuf_release(&state);
+	strbuf_release(&cmd);
+}
+
+static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
+{
+	int width = terminal_width();
+	size_t i;
+	json_t *job;
+
+	printf("%-5s %-16s %-24s %-8s %-8s %s\n", "ID", "NAME", "STATE", "PID", "ELAPSED",
+	       "COMMAND");
+	json_array_foreach(jobs, i, job)
+		print_ls_row(job, width);
+	if (!all && finished > 0)
+		printf("(%lld finished job%s not shown: trainctl ls -a)\n", (long long)finished,
+		       finished == 1 ? "" : "s");
+}
+
+static int ls_main(struct cmd_ctx *ctx)
+{
+	json_t *req = proto_request("ls");
+	json_t *reply, *jobs;
+	size_t i;
+	json_t *job;
+
+	json_object_set_new(req, "all", json_boolean(opt_count(ctx, 'a')));
+	if (opt_value(ctx, OPT_STATE))
+		json_object_set_new(req, "state", json_string(opt_value(ctx, OPT_STATE)));
+	reply = client_call(&ctx->paths, req, &ctx->err);
+	if (!reply)
+		return -1;
+	jobs = json_object_get(reply, "jobs");
+	if (opt_count(ctx, OPT_JSON)) {
+		json_array_foreach(jobs, i, job)
+			json_object_del(job, "spec");
+		print_json(jobs);
+	} else {
+		print_ls_table(jobs, json_integer_value(json_object_get(reply, "finished")),
+			       opt_count(ctx, 'a') || opt_value(ctx, OPT_STATE));
+	}
+	json_decref(reply);
+	return 0;
+}
+
+static void print_field(const char *label, const char *value)
+{
+	printf("  %-11s %s\n", label, value && *value ? value : "-");
+}
+
+static void print_show_times(const json_t *job)
+{
+	char buf[64];
+
+	format_job_time(job, "created_at", buf, sizeof(buf));
+	print_field("Created:", buf);
+	format_job_time(job, "started_at", buf, sizeof(buf));
+	print_field("Started:", buf);
+	format_job_time(job, "ended_at", buf, sizeof(buf));
+	print_field("Ended:", buf);
+	format_job_elapsed(job, buf, sizeof(buf));
+	print_field("Elapsed:", buf);
+}
+
+static void print_show_spec(const json_t *spec)
+{
+	char grace[32], size[32], buf[96];
+	int64_t log_max = json_integer_value(json_object_get(spec, "log_max"));
+
+	format_duration(json_integer_value(json_object_get(spec, "stop_timeout_ms")), grace,
+			sizeof(grace));
+	snprintf(buf, sizeof(buf), "%s, then SIGKILL after %s",
+		 signal_name((int)json_integer_value(json_object_get(spec, "stop_signal"))), grace);
+	print_field("Stop:", buf);
+	format_size(log_max, size, sizeof(size));
+	snprintf(buf, sizeof(buf), "%s, rotated at %s (3 kept)",
+		 json_is_false(json_object_get(spec, "pty")) ? "pipes" : "pty",
+		 log_max > 0 ? size : "never");
+	print_field("Output:", buf);
+}
+
+static void print_show_events(const json_t *events)
+{
+	size_t i;
+	json_t *ev;
+
+	printf("Events:\n");
+	json_array_foreach(events, i, ev) {
+		char when[40];
+		const char *detail = json_string_value(json_object_get(ev, "detail"));
+
+		format_job_time(ev, "time", when, sizeof(when));
+		printf("  %s  %-10s %s\n", when, json_string_value(json_object_get(ev, "kind")),
+		       detail ? detail : "");
+	}
+}
+
+static void print_show(const json_t *job)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *pid = json_object_get(job, "pid");
+	char buf[64];
+
+	format_job_label(job, &sb);
+	printf("Job %s\n", sb.buf);
+	strbuf_reset(&sb);
+	format_job_state(job, &sb);
+	print_field("State:", sb.buf);
+	strbuf_reset(&sb);
+	format_command(json_object_get(job, "command"), &sb);
+	print_field("Command:", sb.buf);
+	print_field("Directory:", json_string_value(json_object_get(job, "cwd")));
+	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(pid));
+	print_field("PID:", json_is_integer(pid) ? buf : NULL);
+	print_show_times(job);
+	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(job, "restarts")));
+	print_field("Restarts:", buf);
+	print_show_spec(json_object_get(job, "spec"));
+	print_field("Log:", json_string_value(json_object_get(job, "log")));
+	print_show_events(json_object_get(job, "events"));
+	strbuf_release(&sb);
+}
+
+static int show_main(struct cmd_ctx *ctx)
+{
+	json_t *req = proto_request("show");
+	json_t *reply, *job;
+
+	json_object_set_new(req, "jobs", cmd_jobs_array(ctx));
+	reply = client_call(&ctx->paths, req, &ctx->err);
+	if (!reply)
+		return -1;
+	job = json_object_get(reply, "job");
+	if (opt_count(ctx, OPT_JSON)) {
+		json_object_del(job, "spec");
+		print_json(job);
+	} else {
+		print_show(job);
+	}
+	json_decref(reply);
+	return 0;
+}
+
+const struct cmd_entry cmd_ls = {
+	.name = "ls",
+	.synopsis = "",
+	.summary = "List the jobs that have not finished (all jobs with -a), with their state,\n"
+		   "pid, elapsed time and command.",
+	.opts = ls_opts,
+	.max_args = 0,
+	.fn = ls_main,
+};
+
+const struct cmd_entry cmd_show = {
+	.name = "show",
+	.synopsis = "JOB",
+	.summary = "Show everything about one job, with its events. JOB is an id or a name.",
+	.opts = show_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.fn = show_main,
+};

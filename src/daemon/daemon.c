@@ -1,0 +1,241 @@
+/*
+ * The daemon process: start-up under a lock, the listening socket, client
+ * connections and the event loop. What the requests do is in requests.c;
+ * how jobs are supervised is in supervise.c.
+ *
+ * Start-up order matters: take run/daemon.lock (a second daemon on the same
+ * home fails here with a clear error), open and migrate the database, listen,
+ * re-adopt the shims of jobs that ran while no daemon was up, and only then
+ * tell the CLI that started us that we are ready.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/supervise.h"
+#include "lib/parse.h"
+#include "lib/proto.h"
+#include "lib/sock.h"
+#include "lib/xmalloc.h"
+
+void daemon_log(const char *fmt, ...)
+{
+	char when[32];
+	va_list ap;
+
+	format_local_time(time_now_ms(), when, sizeof(when));
+	fprintf(stderr, "%s trainctl[%d]: ", when, (int)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void client_close(struct client *c)
+{
+	struct daemon *d = c->daemon;
+	struct client **pp;
+
+	for (pp = &d->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	supervise_forget_client(d, c);
+	loop_remove(d->loop, c->watch);
+	close(c->fd);
+	strbuf_release(&c->in);
+	free(c);
+}
+
+/* Handle the requests buffered for c, one at a time. */
+static void client_process(struct client *c)
+{
+	struct err err = { 0 };
+	json_t *req;
+
+	while (!c->pending && proto_take_line(&c->in, &req, &err)) {
+		if (!req) {
+			client_reply(c, proto_reply_error(&err));
+			continue;
+		}
+		request_dispatch(c->daemon, c, req);
+		json_decref(req);
+	}
+}
+
+void client_reply(struct client *c, json_t *reply)
+{
+	int flags = fcntl(c->fd, F_GETFL);
+
+	/* Replies are small and the CLI is reading: write them in blocking mode. */
+	fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+	proto_send(c->fd, reply, NULL);
+	fcntl(c->fd, F_SETFL, flags);
+	json_decref(reply);
+	c->pending = 0;
+}
+
+static void on_client(void *data, int fd, uint32_t events)
+{
+	struct client *c = data;
+	char buf[65536];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)events;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0 || c->in.len + (size_t)n > PROTO_MAX_LINE) {
+		client_close(c);
+		return;
+	}
+	strbuf_add(&c->in, buf, (size_t)n);
+	client_process(c);
+}
+
+static void on_accept(void *data, int fd, uint32_t events)
+{
+	struct daemon *d = data;
+	struct client *c;
+	uid_t uid;
+	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	(void)events;
+	if (cfd < 0)
+		return;
+	/* The socket is 0600 in a 0700 directory; the uid check is a second lock. */
+	if (sock_peer_uid(cfd, &uid) < 0 || uid != getuid()) {
+		daemon_log("refused a connection from uid %d", (int)uid);
+		close(cfd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->daemon = d;
+	c->fd = cfd;
+	c->watch = loop_add_fd(d->loop, cfd, EPOLLIN | EPOLLRDHUP, on_client, c);
+	c->next = d->clients;
+	d->clients = c;
+}
+
+static void on_signal(void *data, int sig)
+{
+	struct daemon *d = data;
+
+	if (sig == SIGCHLD) {
+		supervise_reap(d);
+		return;
+	}
+	if (sig == SIGTERM || sig == SIGINT) {
+		daemon_log("received %s, exiting (jobs keep running)", signal_name(sig));
+		loop_stop(d->loop);
+	}
+}
+
+/* Take the per-home lock; fails if another daemon holds it. */
+static int daemon_lock(struct daemon *d, struct err *err)
+{
+	char buf[32];
+	ssize_t n;
+
+	d->lock_fd = open(d->paths.daemon_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0)
+		return err_errno(err, "cannot open %s", d->paths.daemon_lock);
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(d->lock_fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		return err_set(err, "a daemon is already running for %s (pid %d)", d->paths.home,
+			       atoi(buf));
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(d->lock_fd, 0) < 0 || pwrite(d->lock_fd, buf, (size_t)n, 0) < 0)
+		return err_errno(err, "cannot write %s", d->paths.daemon_lock);
+	return 0;
+}
+
+static int daemon_setup(struct daemon *d, struct err *err)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	char exe[4096];
+	ssize_t n;
+
+	if (paths_init(&d->paths, err) < 0 || paths_ensure(&d->paths, err) < 0 ||
+	    daemon_lock(d, err) < 0)
+		return -1;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return err_errno(err, "cannot find our own executable");
+	exe[n] = '\0';
+	d->self_exe = xstrdup(exe);
+	d->store = store_open(d->paths.db, err);
+	if (!d->store)
+		return -1;
+	d->listen_fd = sock_listen(d->paths.daemon_sock, err);
+	if (d->listen_fd < 0)
+		return -1;
+	d->loop = loop_new();
+	loop_add_signals(d->loop, sigs, (int)ARRAY_SIZE(sigs), on_signal, d);
+	loop_add_fd(d->loop, d->listen_fd, EPOLLIN, on_accept, d);
+	d->started_at = time_now_ms();
+	supervise_recover(d);
+	return 0;
+}
+
+static void daemon_release(struct daemon *d)
+{
+	while (d->clients)
+		client_close(d->clients);
+	if (d->listen_fd >= 0) {
+		unlink(d->paths.daemon_sock);
+		close(d->listen_fd);
+	}
+	store_close(d->store);
+	loop_free(d->loop);
+	free(d->self_exe);
+	paths_release(&d->paths);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+}
+
+/* Tell whoever started us how start-up went: "ok", or the error. */
+static void daemon_report_ready(int fd, const struct err *err)
+{
+	const char *msg = err ? err->msg : "ok";
+
+	if (fd < 0)
+		return;
+	write_all(fd, msg, strlen(msg));
+	close(fd);
+}
+
+int daemon_run(int ready_fd)
+{
+	struct daemon d = { .listen_fd = -1, .lock_fd = -1 };
+	struct err err = { 0 };
+
+	signal(SIGPIPE, SIG_IGN);
+	if (daemon_setup(&d, &err) < 0) {
+		daemon_report_ready(ready_fd, &err);
+		fprintf(stderr, "trainctl: %s\n", err.msg);
+		daemon_release(&d);
+		return 1;
+	}
+	daemon_log("daemon started for %s", d.paths.home);
+	daemon_report_ready(ready_fd, NULL);
+	loop_run(d.loop);
+	daemon_log("daemon exiting");
+	daemon_release(&d);
+	return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * The daemon: one per $TRAINCTL_HOME. It owns the database (the only
+ * writer), accepts requests from the CLI on run/daemon.sock, starts a shim
+ * per job and watches it through a pidfd, and turns what the shims record
+ * into job states and events. It holds no job's terminal and is no job's
+ * parent, so it can be killed and restarted while jobs run: at start-up it
+ * re-adopts the shims it finds alive and settles the jobs whose shims ended.
+ */
+#ifndef TRAINCTL_DAEMON_H
+#define TRAINCTL_DAEMON_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "lib/job.h"
+#include "lib/loop.h"
+#include "lib/paths.h"
+#include "lib/store.h"
+#include "lib/strbuf.h"
+
+struct client;
+struct active;
+struct waiter;
+
+struct daemon {
+	struct loop *loop;
+	struct paths paths;
+	struct store *store;
+	char *self_exe;
+	int listen_fd;
+	int lock_fd;
+	int64_t started_at;
+	struct client *clients;
+	struct active *active;
+	struct waiter *waiters;
+};
+
+/* A connected CLI. One request at a time; a request may be answered later. */
+struct client {
+	struct daemon *daemon;
+	int fd;
+	struct loop_watch *watch;
+	struct strbuf in;
+	int pending;
+	struct client *next;
+};
+
+/* Send a reply and let the client send its next request. */
+void client_reply(struct client *c, json_t *reply);
+
+/* Messages to the daemon's log (stderr), with a timestamp. */
+void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Run the daemon in this process until stopped; report start-up on ready_fd (or -1). */
+int daemon_run(int ready_fd);
+
+/* requests.c: carry out one request from a client. */
+void request_dispatch(struct daemon *d, struct client *c, const json_t *req);
+
+#endif

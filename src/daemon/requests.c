@@ -1,0 +1,469 @@
+/*
+ * The daemon's requests, one handler per operation, dispatched from a table.
+ * A handler either answers at once (returns a reply), fails (returns NULL
+ * with err filled), or leaves the client pending and answers later through
+ * supervise.c (run, stop, wait).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/supervise.h"
+#include "lib/parse.h"
+#include "lib/proto.h"
+#include "lib/xmalloc.h"
+
+#define NAME_MAX_LEN 64
+#define VERSION "0.1.0"
+
+typedef json_t *(*request_fn)(struct daemon *d, struct client *c, const json_t *req,
+			      struct err *err);
+
+static const char *req_string(const json_t *req, const char *key)
+{
+	return json_string_value(json_object_get(req, key));
+}
+
+static int64_t req_int(const json_t *req, const char *key, int64_t fallback)
+{
+	json_t *v = json_object_get(req, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : fallback;
+}
+
+/* Resolve the "jobs" array of a request to ids (-1 terminated); NULL with err. */
+static int64_t *resolve_jobs(struct daemon *d, const json_t *req, struct err *err)
+{
+	json_t *jobs = json_object_get(req, "jobs");
+	size_t n = json_array_size(jobs);
+	int64_t *ids;
+
+	if (n == 0) {
+		err_usage(err, "no job given (expected a job id or name)");
+		return NULL;
+	}
+	ids = xreallocarray(NULL, n + 1, sizeof(*ids));
+	for (size_t i = 0; i < n; i++) {
+		if (store_job_resolve(d->store, json_string_value(json_array_get(jobs, i)), &ids[i],
+				      err) < 0) {
+			free(ids);
+			return NULL;
+		}
+	}
+	ids[n] = -1;
+	return ids;
+}
+
+static json_t *request_hello(struct daemon *d, struct client *c, const json_t *req,
+			     struct err *err)
+{
+	json_t *reply = proto_reply_ok();
+	char when[40];
+
+	(void)c;
+	(void)req;
+	(void)err;
+	format_rfc3339(d->started_at, when, sizeof(when));
+	json_object_set_new(reply, "pid", json_integer(getpid()));
+	json_object_set_new(reply, "version", json_string(VERSION));
+	json_object_set_new(reply, "home", json_string(d->paths.home));
+	json_object_set_new(reply, "started_at", json_string(when));
+	json_object_set_new(reply, "uptime_ms", json_integer(time_now_ms() - d->started_at));
+	json_object_set_new(reply, "jobs", store_job_counts(d->store));
+	return reply;
+}
+
+static int validate_name(const char *name, struct err *err)
+{
+	int n;
+
+	if (!*name || strlen(name) > NAME_MAX_LEN)
+		return err_usage(err, "invalid job name '%s' (expected 1-%d characters)", name,
+				 NAME_MAX_LEN);
+	if (parse_uint(name, &n) == 0)
+		return err_usage(err, "invalid job name '%s': a name cannot be a number, "
+				      "numbers are job ids", name);
+	for (const char *p = name; *p; p++) {
+		if ((unsigned char)*p <= ' ' || *p == '/')
+			return err_usage(err, "invalid job name '%s' (no spaces, slashes or control "
+					      "characters)", name);
+	}
+	return 0;
+}
+
+/* Check a run request's spec for what the shim cannot check itself. */
+static int validate_spec(struct daemon *d, const json_t *spec, struct err *err)
+{
+	const char *name = req_string(spec, "name");
+	const char *cwd = req_string(spec, "cwd");
+	json_t *argv = json_object_get(spec, "argv");
+	int64_t other;
+
+	if (!req_string(spec, "sh") && json_array_size(argv) == 0)
+		return err_usage(err, "no command given (expected: trainctl run [options] -- COMMAND [ARG...])");
+	for (size_t i = 0; i < json_array_size(argv); i++) {
+		if (!json_is_string(json_array_get(argv, i)))
+			return err_usage(err, "malformed request: argv must hold strings");
+	}
+	if (!cwd || cwd[0] != '/')
+		return err_usage(err, "malformed request: cwd must be an absolute path");
+	if (access(cwd, X_OK) < 0)
+		return err_errno(err, "cannot change directory to %s", cwd);
+	if (name && validate_name(name, err) < 0)
+		return -1;
+	if (name && (other = store_job_active_by_name(d->store, name)) != 0)
+		return err_set(err, "a job named '%s' is already active (id %lld): stop it or "
+				    "choose another name", name, (long long)other);
+	return 0;
+}
+
+static json_t *request_run(struct daemon *d, struct client *c, const json_t *req,
+			   struct err *err)
+{
+	json_t *spec = json_object_get(req, "spec");
+	const char *name = req_string(spec, "name");
+	int64_t id;
+
+	if (!json_is_object(spec)) {
+		err_usage(err, "malformed request: run needs a \"spec\" object");
+		return NULL;
+	}
+	if (validate_spec(d, spec, err) < 0 ||
+	    store_job_insert(d->store, name, spec, JOB_STARTING, &id, err) < 0)
+		return NULL;
+	store_event_add(d->store, id, "created", NULL);
+	if (supervise_start(d, id, spec, c, err) < 0) {
+		store_job_delete(d->store, id, NULL);
+		return NULL;
+	}
+	return NULL; /* answered when the shim reports */
+}
+
+static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req, struct err *err)
+{
+	const char *state_name = req_string(req, "state");
+	int all = json_is_true(json_object_get(req, "all"));
+	int state = -1;
+	json_t *reply, *counts;
+	json_int_t finished = 0;
+	const char *key;
+	json_t *value;
+
+	(void)c;
+	if (state_name && (state = job_state_parse(state_name)) < 0) {
+		err_usage(err, "unknown state '%s' (expected one of: %s)", state_name,
+			  job_state_names());
+		return NULL;
+	}
+	reply = proto_reply_ok();
+	json_object_set_new(reply, "jobs", store_job_list(d->store, all, state));
+	counts = store_job_counts(d->store);
+	json_object_foreach(counts, key, value) {
+		if (job_state_is_final((enum job_state)job_state_parse(key)))
+			finished += json_integer_value(value);
+	}
+	json_decref(counts);
+	json_object_set_new(reply, "finished", json_integer(finished));
+	return reply;
+}
+
+static json_t *request_show(struct daemon *d, struct client *c, const json_t *req,
+			    struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	json_t *reply, *job;
+	char *log;
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	job = store_job_json(d->store, ids[0]);
+	json_object_set_new(job, "events", store_job_events(d->store, ids[0]));
+	log = paths_job_log(&d->paths, ids[0]);
+	json_object_set_new(job, "log", json_string(log));
+	free(log);
+	free(ids);
+	reply = proto_reply_ok();
+	json_object_set_new(reply, "job", job);
+	return reply;
+}
+
+/* The "name (id)" of a job for messages. */
+static void job_label(struct daemon *d, int64_t id, char *buf, size_t size)
+{
+	json_t *job = store_job_json(d->store, id);
+	const char *name = json_string_value(json_object_get(job, "name"));
+
+	if (name)
+		snprintf(buf, size, "job %lld (%s)", (long long)id, name);
+	else
+		snprintf(buf, size, "job %lld", (long long)id);
+	json_decref(job);
+}
+
+/* Fail unless every job is still live (its shim is supervised). */
+static int require_live(struct daemon *d, const int64_t *ids, struct err *err)
+{
+	char label[128];
+
+	for (; *ids >= 0; ids++) {
+		enum job_state state = store_job_state(d->store, *ids);
+		if (!job_state_is_final(state) && supervise_is_active(d, *ids))
+			continue;
+		job_label(d, *ids, label, sizeof(label));
+		return err_set(err, "%s is not running (%s)", label, job_state_name(state));
+	}
+	return 0;
+}
+
+/* Every job that has not finished, for --all. */
+static int64_t *active_ids(struct daemon *d)
+{
+	return store_job_ids_active(d->store);
+}
+
+static void stop_one(struct daemon *d, int64_t id, int sig, int64_t timeout_ms)
+{
+	struct err err = { 0 };
+	char grace[32];
+	json_t *shim_req = proto_request("stop");
+
+	if (job_state_is_final(store_job_state(d->store, id)) || !supervise_is_active(d, id)) {
+		json_decref(shim_req);
+		return;
+	}
+	format_duration(timeout_ms, grace, sizeof(grace));
+	json_object_set_new(shim_req, "signal", json_integer(sig));
+	json_object_set_new(shim_req, "timeout_ms", json_integer(timeout_ms));
+	store_event_add(d->store, id, "stop", "%s, then SIGKILL after %s", signal_name(sig), grace);
+	store_job_set_state(d->store, id, JOB_STOPPING, NULL);
+	json_decref(supervise_shim_request(d, id, shim_req, &err));
+	if (err.msg[0])
+		daemon_log("job %lld: stop: %s", (long long)id, err.msg);
+}
+
+static json_t *request_stop(struct daemon *d, struct client *c, const json_t *req,
+			    struct err *err)
+{
+	int all = json_is_true(json_object_get(req, "all"));
+	int64_t *ids = all ? active_ids(d) : resolve_jobs(d, req, err);
+	json_t *spec;
+
+	if (!ids)
+		return NULL;
+	for (int64_t *id = ids; *id >= 0; id++) {
+		int sig = (int)req_int(req, "signal", 0);
+		int64_t timeout = req_int(req, "timeout_ms", -1);
+
+		spec = store_job_spec(d->store, *id);
+		if (!sig)
+			sig = (int)req_int(spec, "stop_signal", SIGTERM);
+		if (timeout < 0)
+			timeout = req_int(spec, "stop_timeout_ms", 30000);
+		json_decref(spec);
+		stop_one(d, *id, sig, timeout);
+	}
+	supervise_wait(d, c, ids, "stop");
+	free(ids);
+	return NULL;
+}
+
+/* Send one shim request to every job, recording an event for each. */
+static json_t *request_each_shim(struct daemon *d, const int64_t *ids, const char *op, int sig,
+				 enum job_state new_state, const char *event, struct err *err)
+{
+	json_t *reply;
+
+	if (require_live(d, ids, err) < 0)
+		return NULL;
+	for (; *ids >= 0; ids++) {
+		json_t *shim_req = proto_request(op);
+
+		if (sig)
+			json_object_set_new(shim_req, "signal", json_integer(sig));
+		reply = supervise_shim_request(d, *ids, shim_req, err);
+		if (!reply)
+			return NULL;
+		json_decref(reply);
+		if (sig)
+			store_event_add(d->store, *ids, "signal", "%s sent by the user", signal_name(sig));
+		if (new_state != JOB_STATE_COUNT &&
+		    store_job_state(d->store, *ids) != JOB_STOPPING) {
+			store_job_set_state(d->store, *ids, new_state, NULL);
+			if (event)
+				store_event_add(d->store, *ids, event, NULL);
+		}
+	}
+	return proto_reply_ok();
+}
+
+static json_t *request_kill(struct daemon *d, struct client *c, const json_t *req,
+			    struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	int sig = (int)req_int(req, "signal", SIGKILL);
+	json_t *reply;
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	reply = request_each_shim(d, ids, "signal", sig,
+				  sig == SIGCONT ? JOB_RUNNING : JOB_STATE_COUNT, NULL, err);
+	free(ids);
+	return reply;
+}
+
+static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pause,
+				    struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	json_t *reply;
+
+	if (!ids)
+		return NULL;
+	reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
+				  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed", err);
+	free(ids);
+	return reply;
+}
+
+static json_t *request_pause(struct daemon *d, struct client *c, const json_t *req,
+			     struct err *err)
+{
+	(void)c;
+	return request_pause_resume(d, req, 1, err);
+}
+
+static json_t *request_resume(struct daemon *d, struct client *c, const json_t *req,
+			      struct err *err)
+{
+	(void)c;
+	return request_pause_resume(d, req, 0, err);
+}
+
+static json_t *request_wait(struct daemon *d, struct client *c, const json_t *req,
+			    struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+
+	if (!ids)
+		return NULL;
+	supervise_wait(d, c, ids, "wait");
+	free(ids);
+	return NULL;
+}
+
+/* Forget a finished job: its row, its events, its log and its records. */
+static void remove_job(struct daemon *d, int64_t id)
+{
+	char *log = paths_job_log(&d->paths, id);
+	char *files[] = { paths_job_exit(&d->paths, id), paths_job_shim(&d->paths, id), NULL };
+
+	store_job_delete(d->store, id, NULL);
+	unlink(log);
+	for (int i = 1; i <= 3; i++) {
+		char *rotated = xasprintf("%s.%d", log, i);
+		unlink(rotated);
+		free(rotated);
+	}
+	for (char **f = files; *f; f++) {
+		unlink(*f);
+		free(*f);
+	}
+	free(log);
+}
+
+static json_t *removed_reply(struct daemon *d, const int64_t *ids)
+{
+	json_t *reply = proto_reply_ok();
+	json_t *removed = json_array();
+
+	for (; *ids >= 0; ids++) {
+		remove_job(d, *ids);
+		json_array_append_new(removed, json_integer(*ids));
+	}
+	json_object_set_new(reply, "removed", removed);
+	return reply;
+}
+
+static json_t *request_rm(struct daemon *d, struct client *c, const json_t *req, struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	json_t *reply = NULL;
+	char label[128];
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	for (int64_t *id = ids; *id >= 0; id++) {
+		enum job_state state = store_job_state(d->store, *id);
+		if (!job_state_is_final(state)) {
+			job_label(d, *id, label, sizeof(label));
+			err_set(err, "%s is %s: stop it first ('trainctl stop %lld')", label,
+				job_state_name(state), (long long)*id);
+			goto out;
+		}
+	}
+	reply = removed_reply(d, ids);
+out:
+	free(ids);
+	return reply;
+}
+
+static json_t *request_prune(struct daemon *d, struct client *c, const json_t *req,
+			     struct err *err)
+{
+	int64_t older = req_int(req, "older_than_ms", 0);
+	int64_t *ids = store_job_ids_finished_before(d->store, time_now_ms() - older);
+	json_t *reply = removed_reply(d, ids);
+
+	(void)c;
+	(void)err;
+	free(ids);
+	return reply;
+}
+
+static json_t *request_shutdown(struct daemon *d, struct client *c, const json_t *req,
+				struct err *err)
+{
+	(void)c;
+	(void)req;
+	(void)err;
+	daemon_log("stop requested by a client (jobs keep running)");
+	loop_stop(d->loop);
+	return proto_reply_ok();
+}
+
+static const struct request_entry {
+	const char *op;
+	request_fn fn;
+} request_table[] = {
+	{ "hello", request_hello }, { "run", request_run },       { "ls", request_ls },
+	{ "show", request_show },   { "stop", request_stop },     { "kill", request_kill },
+	{ "pause", request_pause }, { "resume", request_resume }, { "wait", request_wait },
+	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
+};
+
+void request_dispatch(struct daemon *d, struct client *c, const json_t *req)
+{
+	const char *op = req_string(req, "op");
+	struct err err = { 0 };
+	json_t *reply = NULL;
+
+	for (size_t i = 0; op && i < ARRAY_SIZE(request_table); i++) {
+		if (strcmp(op, request_table[i].op) == 0) {
+			reply = request_table[i].fn(d, c, req, &err);
+			if (reply)
+				client_reply(c, reply);
+			else if (!c->pending)
+				client_reply(c, proto_reply_error(&err));
+			return;
+		}
+	}
+	err_usage(&err, "unknown request '%s'", op ? op : "(none)");
+	client_reply(c, proto_reply_error(&err));
+}

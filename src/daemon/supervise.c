@@ -1,0 +1,474 @@
+/*
+ * The daemon's side of supervision; see supervise.h.
+ *
+ * How the daemon knows a shim has ended: a pidfd becomes readable when the
+ * process exits, whether or not we are its parent, and it can never refer to
+ * another process that reused the pid. The shim writes jobs/<id>.exit before
+ * it exits, so by the time the pidfd fires the record is there; no record
+ * means the shim itself died, and the job is 'lost'.
+ */
+#include "daemon/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/parse.h"
+#include "lib/proc.h"
+#include "lib/proto.h"
+#include "lib/signals.h"
+#include "lib/sock.h"
+#include "lib/xmalloc.h"
+#include "shim/shim.h"
+
+/* A job whose shim is (or may be) alive. */
+struct active {
+	struct daemon *daemon;
+	int64_t id;
+	pid_t shim_pid;
+	int own_child;
+	int pidfd;
+	struct loop_watch *pidfd_watch;
+	int report_fd;
+	struct loop_watch *report_watch;
+	struct strbuf report;
+	struct client *run_client;
+	struct active *next;
+};
+
+/* A client waiting for jobs to end (wait, stop). */
+struct waiter {
+	struct client *client;
+	int64_t *ids;
+	char *op;
+	struct waiter *next;
+};
+
+static struct active *active_find(struct daemon *d, int64_t id)
+{
+	for (struct active *a = d->active; a; a = a->next) {
+		if (a->id == id)
+			return a;
+	}
+	return NULL;
+}
+
+int supervise_is_active(struct daemon *d, int64_t id)
+{
+	return active_find(d, id) != NULL;
+}
+
+static void active_close_report(struct active *a)
+{
+	if (a->report_fd < 0)
+		return;
+	loop_remove(a->daemon->loop, a->report_watch);
+	close(a->report_fd);
+	a->report_fd = -1;
+	a->report_watch = NULL;
+}
+
+static void active_free(struct daemon *d, struct active *a)
+{
+	struct active **pp;
+
+	for (pp = &d->active; *pp; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	}
+	active_close_report(a);
+	loop_remove(d->loop, a->pidfd_watch);
+	close(a->pidfd);
+	strbuf_release(&a->report);
+	free(a);
+}
+
+void supervise_transition(struct daemon *d, int64_t id, enum job_state state, const char *reason)
+{
+	store_job_set_state(d->store, id, state, reason);
+	store_event_add(d->store, id, job_state_name(state), "%s", reason ? reason : "");
+}
+
+json_t *supervise_result(struct daemon *d, int64_t id)
+{
+	json_t *job = store_job_json(d->store, id);
+	json_t *code, *sig;
+	int status = 0;
+
+	if (!job)
+		return json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "removed");
+	code = json_object_get(job, "exit_code");
+	sig = json_object_get(job, "signal");
+	if (json_is_integer(sig))
+		status = 128 + (int)json_integer_value(sig);
+	else if (json_is_integer(code))
+		status = (int)json_integer_value(code);
+	else if (!strcmp(json_string_value(json_object_get(job, "state")), "lost") ||
+		 !strcmp(json_string_value(json_object_get(job, "state")), "cancelled"))
+		status = 1;
+	json_object_set_new(job, "status", json_integer(status));
+	json_object_del(job, "spec");
+	return job;
+}
+
+/* Is every job of a -1 terminated list in a final state? */
+static int all_final(struct daemon *d, const int64_t *ids)
+{
+	for (; *ids >= 0; ids++) {
+		if (!job_state_is_final(store_job_state(d->store, *ids)))
+			return 0;
+	}
+	return 1;
+}
+
+static void waiter_answer(struct daemon *d, struct waiter *w)
+{
+	json_t *reply = proto_reply_ok();
+	json_t *results = json_array();
+
+	for (const int64_t *id = w->ids; *id >= 0; id++)
+		json_array_append_new(results, supervise_result(d, *id));
+	json_object_set_new(reply, "results", results);
+	client_reply(w->client, reply);
+}
+
+static void waiter_free(struct waiter *w)
+{
+	free(w->ids);
+	free(w->op);
+	free(w);
+}
+
+/* Answer every waiter whose jobs have all ended. */
+static void waiters_check(struct daemon *d)
+{
+	struct waiter **pp = &d->waiters;
+
+	while (*pp) {
+		struct waiter *w = *pp;
+		if (all_final(d, w->ids)) {
+			*pp = w->next;
+			waiter_answer(d, w);
+			waiter_free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, const char *op)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+	size_t n = 0;
+
+	while (ids[n] >= 0)
+		n++;
+	w->ids = xreallocarray(NULL, n + 1, sizeof(*ids));
+	memcpy(w->ids, ids, (n + 1) * sizeof(*ids));
+	w->client = c;
+	w->op = xstrdup(op);
+	w->next = d->waiters;
+	d->waiters = w;
+	c->pending = 1;
+	waiters_check(d);
+}
+
+void supervise_forget_client(struct daemon *d, struct client *c)
+{
+	struct waiter **pp = &d->waiters;
+
+	while (*pp) {
+		struct waiter *w = *pp;
+		if (w->client == c) {
+			*pp = w->next;
+			waiter_free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+	for (struct active *a = d->active; a; a = a->next) {
+		if (a->run_client == c)
+			a->run_client = NULL;
+	}
+}
+
+/* Kill what is left of a job whose shim died: its session, by pidfd and start time. */
+static void kill_orphaned_job(pid_t pid, uint64_t pid_start)
+{
+	if (pid > 0 && proc_alive(pid, pid_start)) {
+		signal_process_checked(pid, pid_start, SIGKILL);
+		signal_descendants(pid, SIGKILL);
+	}
+}
+
+/* Settle a job whose shim is gone, from its exit record (or as lost). */
+static void supervise_settle(struct daemon *d, int64_t id)
+{
+	char *path = paths_job_exit(&d->paths, id);
+	json_t *obj = json_file_read(path, NULL);
+	struct job_exit ex;
+	char reason[320];
+	enum job_state state;
+
+	if (obj && job_exit_from_json(obj, &ex) == 0) {
+		state = job_exit_classify(&ex, reason, sizeof(reason));
+		store_job_set_ended(d->store, id, state, reason, &ex);
+		store_event_add(d->store, id, job_state_name(state), "%s; cpu %.1fs user %.1fs sys, peak rss %lldK",
+				reason, ex.utime_ms / 1000.0, ex.stime_ms / 1000.0,
+				(long long)ex.maxrss_kb);
+	} else {
+		char *shim_path = paths_job_shim(&d->paths, id);
+		json_t *shim = json_file_read(shim_path, NULL);
+		pid_t pid = (pid_t)json_integer_value(json_object_get(shim, "pid"));
+		uint64_t start = (uint64_t)json_integer_value(json_object_get(shim, "pid_start"));
+
+		kill_orphaned_job(pid, start);
+		json_decref(shim);
+		free(shim_path);
+		store_job_set_ended(d->store, id, JOB_LOST, "supervisor-lost", NULL);
+		store_event_add(d->store, id, "lost", "the job's shim ended without recording an exit status");
+	}
+	daemon_log("job %lld ended: %s", (long long)id, job_state_name(store_job_state(d->store, id)));
+	json_decref(obj);
+	free(path);
+}
+
+/* The start-up report never came: the run request fails and the job is forgotten. */
+static void supervise_start_failed(struct daemon *d, struct active *a, const char *msg)
+{
+	struct err err = { 0 };
+	char *log = paths_job_log(&d->paths, a->id);
+
+	err_set(&err, "%s", msg);
+	if (a->run_client)
+		client_reply(a->run_client, proto_reply_error(&err));
+	a->run_client = NULL;
+	store_job_delete(d->store, a->id, NULL);
+	unlink(log);
+	free(log);
+}
+
+static void supervise_started(struct daemon *d, struct active *a, const json_t *msg)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
+	json_t *reply = proto_reply_ok();
+
+	store_job_set_started(d->store, a->id, pid,
+			      (uint64_t)json_integer_value(json_object_get(msg, "pid_start")),
+			      a->shim_pid, proc_start_time(a->shim_pid),
+			      json_integer_value(json_object_get(msg, "started_at")));
+	store_job_set_state(d->store, a->id, JOB_RUNNING, NULL);
+	store_event_add(d->store, a->id, "started", "pid %d", (int)pid);
+	json_object_set_new(reply, "id", json_integer(a->id));
+	json_object_set_new(reply, "pid", json_integer(pid));
+	if (a->run_client)
+		client_reply(a->run_client, reply);
+	else
+		json_decref(reply);
+	a->run_client = NULL;
+}
+
+static void on_shim_report(void *data, int fd, uint32_t events)
+{
+	struct active *a = data;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	json_t *msg = NULL;
+	const char *event;
+
+	(void)events;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		strbuf_add(&a->report, buf, (size_t)n);
+		if (!proto_take_line(&a->report, &msg, NULL))
+			return;
+	}
+	active_close_report(a);
+	event = json_string_value(json_object_get(msg, "event"));
+	if (event && strcmp(event, "started") == 0)
+		supervise_started(a->daemon, a, msg);
+	else if (event && strcmp(event, "failed") == 0)
+		supervise_start_failed(a->daemon, a,
+				       json_string_value(json_object_get(msg, "error")));
+	json_decref(msg);
+}
+
+static void on_shim_exit(void *data, int fd, uint32_t events)
+{
+	struct active *a = data;
+	struct daemon *d = a->daemon;
+	enum job_state state;
+
+	(void)fd;
+	(void)events;
+	if (a->own_child)
+		waitpid(a->shim_pid, NULL, WNOHANG);
+	/* The start-up report may still sit in the pipe: hear it before judging. */
+	if (a->report_fd >= 0)
+		on_shim_report(a, a->report_fd, 0);
+	active_close_report(a);
+	state = store_job_state(d->store, a->id);
+	if (state == JOB_STARTING && a->run_client)
+		supervise_start_failed(d, a, "the job's shim exited during start-up (see daemon.log)");
+	else if (!job_state_is_final(state))
+		supervise_settle(d, a->id);
+	active_free(d, a);
+	waiters_check(d);
+}
+
+static struct active *active_new(struct daemon *d, int64_t id, pid_t shim_pid, int pidfd)
+{
+	struct active *a = xcalloc(1, sizeof(*a));
+
+	a->daemon = d;
+	a->id = id;
+	a->shim_pid = shim_pid;
+	a->pidfd = pidfd;
+	a->report_fd = -1;
+	a->pidfd_watch = loop_add_fd(d->loop, pidfd, EPOLLIN, on_shim_exit, a);
+	a->next = d->active;
+	d->active = a;
+	return a;
+}
+
+/* In the forked child: become the shim. Only async-signal-safe calls. */
+static void exec_shim(struct daemon *d, char *const argv[], int spec_fd, int report_fd)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	setsid();
+	if (dup2(spec_fd, 0) < 0 || dup2(report_fd, SHIM_REPORT_FD) < 0 || dup2(null, 1) < 0)
+		_exit(127);
+	/* dup2 onto itself keeps close-on-exec: clear it, the shim needs this fd. */
+	fcntl(SHIM_REPORT_FD, F_SETFD, 0);
+	signals_reset_for_exec();
+	close_range(SHIM_REPORT_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+	execv(d->self_exe, argv);
+	_exit(127);
+}
+
+int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct client *c,
+		    struct err *err)
+{
+	char idbuf[32];
+	char *argv[] = { "trainctl", "shim", "--id", idbuf, NULL };
+	char *text = json_dumps(spec, JSON_COMPACT);
+	int spec_pipe[2], report_pipe[2], pidfd;
+	struct active *a;
+	pid_t pid;
+
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+	if (pipe2(spec_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC) < 0) {
+		free(text);
+		return err_errno(err, "pipe");
+	}
+	pid = fork();
+	if (pid == 0)
+		exec_shim(d, argv, spec_pipe[0], report_pipe[1]);
+	close(spec_pipe[0]);
+	close(report_pipe[1]);
+	if (pid < 0 || (pidfd = pidfd_open_pid(pid)) < 0) {
+		err_errno(err, "cannot start the job's shim");
+		close(spec_pipe[1]);
+		close(report_pipe[0]);
+		free(text);
+		return -1;
+	}
+	/* The shim reads the whole spec before anything else, so this cannot block for long. */
+	write_all(spec_pipe[1], text, strlen(text));
+	close(spec_pipe[1]);
+	free(text);
+	a = active_new(d, id, pid, pidfd);
+	a->own_child = 1;
+	a->run_client = c;
+	a->report_fd = report_pipe[0];
+	fcntl(a->report_fd, F_SETFL, O_NONBLOCK);
+	a->report_watch = loop_add_fd(d->loop, a->report_fd, EPOLLIN, on_shim_report, a);
+	c->pending = 1;
+	return 0;
+}
+
+void supervise_reap(struct daemon *d)
+{
+	(void)d;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* Adopt a live shim found at start-up; 0 if it is not (or no longer) alive. */
+static int supervise_adopt(struct daemon *d, int64_t id)
+{
+	char *path = paths_job_shim(&d->paths, id);
+	json_t *shim = json_file_read(path, NULL);
+	pid_t pid = (pid_t)json_integer_value(json_object_get(shim, "shim_pid"));
+	uint64_t start = (uint64_t)json_integer_value(json_object_get(shim, "shim_start"));
+	int pidfd = pid > 0 ? pidfd_open_pid(pid) : -1;
+
+	free(path);
+	json_decref(shim);
+	if (pidfd < 0)
+		return 0;
+	/* Checked after the pidfd pins the process, so a reused pid cannot slip in. */
+	if (!proc_alive(pid, start)) {
+		close(pidfd);
+		return 0;
+	}
+	active_new(d, id, pid, pidfd);
+	if (store_job_state(d->store, id) == JOB_STARTING)
+		supervise_transition(d, id, JOB_RUNNING, NULL);
+	store_event_add(d->store, id, "adopted", "shim pid %d re-adopted by a restarted daemon",
+			(int)pid);
+	daemon_log("adopted job %lld (shim pid %d)", (long long)id, (int)pid);
+	return 1;
+}
+
+void supervise_recover(struct daemon *d)
+{
+	int64_t *ids = store_job_ids_active(d->store);
+
+	for (int64_t *id = ids; *id >= 0; id++) {
+		char *exit_path = paths_job_exit(&d->paths, *id);
+		int ended = access(exit_path, F_OK) == 0;
+
+		free(exit_path);
+		if (ended || !supervise_adopt(d, *id))
+			supervise_settle(d, *id);
+	}
+	free(ids);
+}
+
+json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err)
+{
+	char *path = paths_job_sock(&d->paths, id);
+	struct timeval tv = { .tv_sec = 5 };
+	struct strbuf buf = STRBUF_INIT;
+	json_t *reply = NULL;
+	int fd = sock_connect(path, err);
+
+	free(path);
+	if (fd < 0)
+		goto out;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (proto_send(fd, req, err) == 0)
+		reply = proto_recv(fd, &buf, err);
+	if (reply && proto_reply_check(reply, err) < 0) {
+		json_decref(reply);
+		reply = NULL;
+	}
+	close(fd);
+out:
+	strbuf_release(&buf);
+	json_decref(req);
+	return reply;
+}

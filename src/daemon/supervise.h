@@ -1,0 +1,39 @@
+/*
+ * Supervision of running jobs from the daemon's side: starting a shim,
+ * hearing its start-up report, noticing through a pidfd when it has ended,
+ * re-adopting shims after a daemon restart, turning the shim's exit record
+ * into a final state, and answering the clients that wait for jobs to end.
+ *
+ * Every transition goes through supervise_transition(), which updates the
+ * database and records an event, so the history of a job is complete.
+ */
+#ifndef TRAINCTL_SUPERVISE_H
+#define TRAINCTL_SUPERVISE_H
+
+#include "daemon/daemon.h"
+
+/* Start a shim for a job already inserted in state 'starting'; `c` gets the run reply. */
+int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct client *c,
+		    struct err *err);
+/* At daemon start-up: adopt live shims, settle jobs whose shims ended. */
+void supervise_recover(struct daemon *d);
+/* The daemon got SIGCHLD: reap the shims it started itself. */
+void supervise_reap(struct daemon *d);
+
+/* Change a job's state (and reason), recording an event. */
+void supervise_transition(struct daemon *d, int64_t id, enum job_state state, const char *reason);
+
+/* Send a request to a job's shim and return its reply (NULL with err). */
+json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err);
+/* Is the job's shim known and alive? */
+int supervise_is_active(struct daemon *d, int64_t id);
+
+/* Answer `c` once every job in ids (-1 terminated, copied) is final. */
+void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, const char *op);
+/* A client went away: forget what it waited for. */
+void supervise_forget_client(struct daemon *d, struct client *c);
+
+/* Result object for a job: id, name, state, reason, exit_code, signal, status. */
+json_t *supervise_result(struct daemon *d, int64_t id);
+
+#endif

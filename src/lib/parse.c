@@ -1,0 +1,271 @@
+/* Parsers and formatters for durations, sizes, signals and times; see parse.h. */
+#include "lib/parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "lib/xmalloc.h"
+
+struct unit {
+	const char *suffix;
+	double factor;
+};
+
+static const struct unit duration_units[] = {
+	{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+};
+
+static const struct unit size_units[] = {
+	{ "", 1 },       { "b", 1 },
+	{ "k", 1024.0 }, { "kb", 1024.0 }, { "kib", 1024.0 },
+	{ "m", 1048576.0 }, { "mb", 1048576.0 }, { "mib", 1048576.0 },
+	{ "g", 1073741824.0 }, { "gb", 1073741824.0 }, { "gib", 1073741824.0 },
+	{ "t", 1099511627776.0 }, { "tb", 1099511627776.0 }, { "tib", 1099511627776.0 },
+};
+
+/* Find the unit whose suffix matches the start of s (longest first). */
+static const struct unit *unit_match(const struct unit *units, size_t n, const char *s,
+				     size_t *len)
+{
+	const struct unit *best = NULL;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(units[i].suffix);
+		if (l >= best_len && strncasecmp(s, units[i].suffix, l) == 0 &&
+		    (best == NULL || l > best_len)) {
+			best = &units[i];
+			best_len = l;
+		}
+	}
+	*len = best_len;
+	return best;
+}
+
+int parse_duration_ms(const char *s, int64_t *out, struct err *err)
+{
+	const char *p = s;
+	double total = 0;
+	char *end;
+
+	if (!s || !*s)
+		return err_usage(err, "empty duration (expected e.g. 30s, 15m, 2h, 1d)");
+	errno = 0;
+	total = strtod(s, &end);
+	if (end != s && *end == '\0' && isdigit((unsigned char)*s) && !errno && total >= 0) {
+		total *= 1000; /* a bare number means seconds */
+		goto done;
+	}
+	total = 0;
+	while (*p) {
+		size_t len;
+		const struct unit *u;
+		double v;
+
+		if (!isdigit((unsigned char)*p))
+			goto bad;
+		errno = 0;
+		v = strtod(p, &end);
+		if (end == p || errno || v < 0)
+			goto bad;
+		u = unit_match(duration_units, ARRAY_SIZE(duration_units), end, &len);
+		if (!u || len == 0)
+			goto bad;
+		total += v * u->factor;
+		p = end + len;
+	}
+done:
+	if (total > 9.2e15)
+		goto bad;
+	*out = (int64_t)llround(total);
+	return 0;
+bad:
+	return err_usage(err, "invalid duration '%s' (expected e.g. 30s, 15m, 2h, 1d, 1h30m)", s);
+}
+
+int parse_size_bytes(const char *s, int64_t *out, struct err *err)
+{
+	char *end;
+	size_t len;
+	const struct unit *u;
+	double v;
+
+	if (!s || !*s || (!isdigit((unsigned char)*s) && *s != '.'))
+		goto bad;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		goto bad;
+	u = unit_match(size_units, ARRAY_SIZE(size_units), end, &len);
+	if (!u || end[len] != '\0')
+		goto bad;
+	v *= u->factor;
+	if (v > 9.2e18)
+		goto bad;
+	*out = (int64_t)llround(v);
+	return 0;
+bad:
+	return err_usage(err, "invalid size '%s' (expected e.g. 512K, 100M, 8G)", s ? s : "");
+}
+
+struct signal_entry {
+	const char *name;
+	int number;
+};
+
+static const struct signal_entry signal_table[] = {
+	{ "HUP", SIGHUP },   { "INT", SIGINT },     { "QUIT", SIGQUIT },   { "ILL", SIGILL },
+	{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT },   { "BUS", SIGBUS },     { "FPE", SIGFPE },
+	{ "KILL", SIGKILL }, { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },   { "USR2", SIGUSR2 },
+	{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM },   { "TERM", SIGTERM },   { "STKFLT", SIGSTKFLT },
+	{ "CHLD", SIGCHLD }, { "CONT", SIGCONT },   { "STOP", SIGSTOP },   { "TSTP", SIGTSTP },
+	{ "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },   { "URG", SIGURG },     { "XCPU", SIGXCPU },
+	{ "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
+	{ "IO", SIGIO },     { "PWR", SIGPWR },     { "SYS", SIGSYS },
+};
+
+int parse_uint(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v > 0x7fffffff)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int parse_signal(const char *s, int *out, struct err *err)
+{
+	const char *name = s;
+	int n;
+
+	if (s && parse_uint(s, &n) == 0) {
+		if (n >= 1 && n < NSIG) {
+			*out = n;
+			return 0;
+		}
+		goto bad;
+	}
+	if (s && strncasecmp(name, "SIG", 3) == 0)
+		name += 3;
+	for (size_t i = 0; s && i < ARRAY_SIZE(signal_table); i++) {
+		if (strcasecmp(name, signal_table[i].name) == 0) {
+			*out = signal_table[i].number;
+			return 0;
+		}
+	}
+bad:
+	return err_usage(err, "invalid signal '%s' (expected a name like TERM, SIGINT, KILL or a number 1-%d)",
+			 s ? s : "", NSIG - 1);
+}
+
+const char *signal_name(int sig)
+{
+	static char buf[16];
+
+	for (size_t i = 0; i < ARRAY_SIZE(signal_table); i++) {
+		if (signal_table[i].number == sig) {
+			snprintf(buf, sizeof(buf), "SIG%s", signal_table[i].name);
+			return buf;
+		}
+	}
+	snprintf(buf, sizeof(buf), "SIG%d", sig);
+	return buf;
+}
+
+void format_duration(int64_t ms, char *buf, size_t size)
+{
+	int64_t s = ms / 1000;
+
+	if (ms < 0)
+		ms = s = 0;
+	if (ms < 1000)
+		snprintf(buf, size, "%lldms", (long long)ms);
+	else if (s < 60)
+		snprintf(buf, size, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, size, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, size, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, size, "%lldd%02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+}
+
+void format_size(int64_t bytes, char *buf, size_t size)
+{
+	static const char suffix[] = "BKMGTP";
+	double v = (double)bytes;
+	int i = 0;
+
+	while (v >= 1024 && i < 5) {
+		v /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, size, "%lldB", (long long)bytes);
+	else if (v < 10)
+		snprintf(buf, size, "%.1f%c", v, suffix[i]);
+	else
+		snprintf(buf, size, "%.0f%c", v, suffix[i]);
+}
+
+void format_rfc3339(int64_t epoch_ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(epoch_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(epoch_ms % 1000));
+}
+
+int64_t parse_rfc3339_ms(const char *s)
+{
+	struct tm tm = { 0 };
+	int ms = 0;
+
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+void format_local_time(int64_t epoch_ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(epoch_ms / 1000);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+int64_t time_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,54 @@
+/*
+ * Reading /proc. I/O (proc_read_*) is kept apart from pure parsing
+ * (proc_parse_*), so captured files unit-test the parsers. A process is
+ * named by (pid, start time): the start time (field 22 of stat, in clock
+ * ticks since boot) tells a process from a later one that reused its pid.
+ */
+#ifndef TRAINCTL_PROC_H
+#define TRAINCTL_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_stat {
+	pid_t pid;
+	char comm[64];
+	char state; /* R S D T t Z X I ... */
+	pid_t ppid;
+	pid_t pgrp;
+	pid_t session;
+	uint64_t utime; /* clock ticks */
+	uint64_t stime;
+	long num_threads;
+	uint64_t start_time; /* clock ticks since boot */
+	uint64_t rss_pages;
+};
+
+/* Parse the text of /proc/PID/stat (comm may hold spaces and parentheses). */
+int proc_parse_stat(const char *text, struct proc_stat *st);
+/* Read and parse /proc/PID/stat; -1 if the process is gone. */
+int proc_read_stat(pid_t pid, struct proc_stat *st);
+
+/* 1 if pid is alive (not a zombie) and started at start_time, else 0. */
+int proc_alive(pid_t pid, uint64_t start_time);
+/* The start time of pid, or 0 when it is gone. */
+uint64_t proc_start_time(pid_t pid);
+
+struct proc_list {
+	struct proc_stat *items;
+	size_t len;
+	size_t alloc;
+};
+
+/*
+ * Every live (non-zombie) descendant of root, found from one pass over /proc
+ * by following parent links. Caller releases with proc_list_release().
+ */
+int proc_descendants(pid_t root, struct proc_list *out);
+void proc_list_release(struct proc_list *list);
+
+/* Milliseconds since the epoch at which a process with this start time began. */
+int64_t proc_start_epoch_ms(uint64_t start_time);
+
+#endif

@@ -1,0 +1,534 @@
+/* The SQLite job database; see store.h. */
+#include "lib/store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/parse.h"
+#include "lib/strbuf.h"
+#include "lib/xmalloc.h"
+
+struct store {
+	sqlite3 *db;
+	char *path;
+};
+
+/* Migration N brings a database from user_version N to N+1. */
+static const char *const migrations[] = {
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT,"
+	"  state TEXT NOT NULL,"
+	"  reason TEXT,"
+	"  spec TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  started_at INTEGER, ended_at INTEGER,"
+	"  exit_code INTEGER, signal INTEGER,"
+	"  pid INTEGER, pid_start INTEGER, shim_pid INTEGER, shim_start INTEGER,"
+	"  restarts INTEGER NOT NULL DEFAULT 0,"
+	"  checkpoint TEXT, progress TEXT);"
+	"CREATE INDEX jobs_name ON jobs(name);"
+	"CREATE INDEX jobs_state ON jobs(state);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	"  time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT);"
+	"CREATE INDEX events_job ON events(job_id, id);",
+};
+
+static int store_exec(struct store *store, const char *sql, struct err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, "database %s: %s", store->path, msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int store_user_version(struct store *store)
+{
+	sqlite3_stmt *st;
+	int version = -1;
+
+	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return version;
+}
+
+/* Apply the migrations this database lacks, all in one transaction. */
+static int store_migrate(struct store *store, struct err *err)
+{
+	int version = store_user_version(store);
+	char pragma[64];
+
+	if (version < 0)
+		return err_set(err, "database %s is not a trainctl database or is corrupt: %s "
+				    "(move it aside to start afresh)",
+			       store->path, sqlite3_errmsg(store->db));
+	if (version > STORE_SCHEMA_VERSION)
+		return err_set(err, "database %s has schema version %d, newer than this trainctl "
+				    "understands (%d): use a newer trainctl",
+			       store->path, version, STORE_SCHEMA_VERSION);
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (store_exec(store, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+		if (store_exec(store, migrations[v], err) < 0) {
+			store_exec(store, "ROLLBACK", NULL);
+			return -1;
+		}
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	if (store_exec(store, pragma, err) < 0 || store_exec(store, "COMMIT", err) < 0) {
+		store_exec(store, "ROLLBACK", NULL);
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_open(const char *path, struct err *err)
+{
+	struct store *store = xcalloc(1, sizeof(*store));
+
+	store->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		err_set(err, "cannot open database %s: %s", path, sqlite3_errmsg(store->db));
+		goto fail;
+	}
+	sqlite3_busy_timeout(store->db, 5000);
+	if (store_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+			      "PRAGMA foreign_keys=ON",
+		       err) < 0)
+		goto fail;
+	if (store_migrate(store, err) < 0)
+		goto fail;
+	return store;
+fail:
+	store_close(store);
+	return NULL;
+}
+
+void store_close(struct store *store)
+{
+	if (!store)
+		return;
+	sqlite3_close(store->db);
+	free(store->path);
+	free(store);
+}
+
+/* Prepare sql or die: our statements are constants, a failure is a bug or a broken db. */
+static sqlite3_stmt *store_prepare(struct store *store, const char *sql)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "trainctl: database %s: %s\n", store->path, sqlite3_errmsg(store->db));
+		return NULL;
+	}
+	return st;
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static int store_step_done(struct store *store, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		fprintf(stderr, "trainctl: database %s: %s\n", store->path, sqlite3_errmsg(store->db));
+		return -1;
+	}
+	return 0;
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+int store_job_insert(struct store *store, const char *name, const json_t *spec,
+		     enum job_state state, int64_t *id, struct err *err)
+{
+	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, created_at) "
+						"VALUES (?, ?, ?, ?)");
+	char *text = json_dumps(spec, JSON_COMPACT);
+
+	if (!st) {
+		free(text);
+		return err_set(err, "database %s: cannot insert a job", store->path);
+	}
+	bind_text_or_null(st, 1, name);
+	sqlite3_bind_text(st, 2, job_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, time_now_ms());
+	free(text);
+	if (store_step_done(store, st) < 0)
+		return err_set(err, "database %s: %s", store->path, sqlite3_errmsg(store->db));
+	*id = sqlite3_last_insert_rowid(store->db);
+	return 0;
+}
+
+int store_job_delete(struct store *store, int64_t id, struct err *err)
+{
+	sqlite3_stmt *st = store_prepare(store, "DELETE FROM jobs WHERE id = ?");
+
+	if (!st)
+		return err_set(err, "database %s: cannot delete job %lld", store->path, (long long)id);
+	sqlite3_bind_int64(st, 1, id);
+	if (store_step_done(store, st) < 0)
+		return err_set(err, "database %s: %s", store->path, sqlite3_errmsg(store->db));
+	return 0;
+}
+
+int store_job_set_state(struct store *store, int64_t id, enum job_state state, const char *reason)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET state = ?, reason = ? WHERE id = ?");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, job_state_name(state), -1, SQLITE_STATIC);
+	bind_text_or_null(st, 2, reason);
+	sqlite3_bind_int64(st, 3, id);
+	return store_step_done(store, st);
+}
+
+int store_job_set_started(struct store *store, int64_t id, int pid, uint64_t pid_start,
+			  int shim_pid, uint64_t shim_start, int64_t started_at)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"UPDATE jobs SET pid = ?, pid_start = ?, shim_pid = ?, shim_start = ?, "
+		"started_at = ?, ended_at = NULL, exit_code = NULL, signal = NULL WHERE id = ?");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, pid);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)pid_start);
+	sqlite3_bind_int(st, 3, shim_pid);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)shim_start);
+	sqlite3_bind_int64(st, 5, started_at);
+	sqlite3_bind_int64(st, 6, id);
+	return store_step_done(store, st);
+}
+
+int store_job_set_ended(struct store *store, int64_t id, enum job_state state, const char *reason,
+			const struct job_exit *ex)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"UPDATE jobs SET state = ?, reason = ?, exit_code = ?, signal = ?, ended_at = ? "
+		"WHERE id = ?");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, job_state_name(state), -1, SQLITE_STATIC);
+	bind_text_or_null(st, 2, reason);
+	if (ex && ex->exit_code >= 0 && !ex->signal)
+		sqlite3_bind_int(st, 3, ex->exit_code);
+	else
+		sqlite3_bind_null(st, 3);
+	if (ex && ex->signal)
+		sqlite3_bind_int(st, 4, ex->signal);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, ex && ex->ended_at ? ex->ended_at : time_now_ms());
+	sqlite3_bind_int64(st, 6, id);
+	return store_step_done(store, st);
+}
+
+int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
+{
+	sqlite3_stmt *st = store_prepare(store, "INSERT INTO events(job_id, time, kind, detail) "
+						"VALUES (?, ?, ?, ?)");
+	char *detail = NULL;
+	va_list ap;
+
+	if (!st)
+		return -1;
+	if (fmt) {
+		va_start(ap, fmt);
+		if (vasprintf(&detail, fmt, ap) < 0)
+			fatal("out of memory");
+		va_end(ap);
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, time_now_ms());
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	bind_text_or_null(st, 4, detail);
+	free(detail);
+	return store_step_done(store, st);
+}
+
+/* Run a query that yields one integer (bound to one text or int64 parameter). */
+static int64_t store_query_int(struct store *store, const char *sql, const char *text, int64_t num)
+{
+	sqlite3_stmt *st = store_prepare(store, sql);
+	int64_t value = 0;
+
+	if (!st)
+		return 0;
+	if (text)
+		sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(st, 1, num);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		value = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return value;
+}
+
+int store_job_resolve(struct store *store, const char *text, int64_t *id, struct err *err)
+{
+	int n;
+
+	if (!text || !*text)
+		return err_usage(err, "empty job name (expected a job id or name)");
+	if (parse_uint(text, &n) == 0) {
+		*id = store_query_int(store, "SELECT id FROM jobs WHERE id = ?", NULL, n);
+		if (*id)
+			return 0;
+		return err_set(err, "no job with id %s (see 'trainctl ls -a')", text);
+	}
+	*id = store_query_int(store, "SELECT id FROM jobs WHERE name = ? ORDER BY id DESC LIMIT 1",
+			      text, 0);
+	if (*id)
+		return 0;
+	return err_set(err, "no job named '%s' (see 'trainctl ls -a')", text);
+}
+
+int64_t store_job_active_by_name(struct store *store, const char *name)
+{
+	return store_query_int(store,
+			       "SELECT id FROM jobs WHERE name = ? AND state IN "
+			       "('queued','held','starting','running','paused','stopping') "
+			       "ORDER BY id DESC LIMIT 1",
+			       name, 0);
+}
+
+#define JOB_COLUMNS                                                                         \
+	"id, name, state, reason, spec, created_at, started_at, ended_at, exit_code, signal, " \
+	"pid, restarts, checkpoint, progress"
+
+static json_t *column_time(sqlite3_stmt *st, int col)
+{
+	char buf[40];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	format_rfc3339(sqlite3_column_int64(st, col), buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *column_int(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(st, col));
+}
+
+static json_t *column_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? json_string((const char *)s) : json_null();
+}
+
+static json_t *column_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	json_t *v = s ? json_loads((const char *)s, 0, NULL) : NULL;
+
+	return v ? v : json_null();
+}
+
+/* The command as an argv array: the spec's argv, or sh -c for --sh. */
+static json_t *spec_command(const json_t *spec)
+{
+	const char *sh = json_string_value(json_object_get(spec, "sh"));
+	json_t *argv = json_object_get(spec, "argv");
+
+	if (sh)
+		return json_pack("[s, s, s]", "/bin/sh", "-c", sh);
+	return argv ? json_deep_copy(argv) : json_array();
+}
+
+/* Build the interface's job object from one row selected with JOB_COLUMNS. */
+static json_t *job_row_json(sqlite3_stmt *st)
+{
+	json_t *spec = column_json(st, 4);
+	json_t *job = json_object();
+	const char *state = (const char *)sqlite3_column_text(st, 2);
+	int live = state && !job_state_is_final((enum job_state)job_state_parse(state));
+
+	json_object_set_new(job, "id", json_integer(sqlite3_column_int64(st, 0)));
+	json_object_set_new(job, "name", column_text(st, 1));
+	json_object_set_new(job, "state", column_text(st, 2));
+	json_object_set_new(job, "reason", column_text(st, 3));
+	json_object_set_new(job, "command", spec_command(spec));
+	json_object_set(job, "cwd", json_object_get(spec, "cwd"));
+	json_object_set_new(job, "pid", live ? column_int(st, 10) : json_null());
+	json_object_set_new(job, "exit_code", column_int(st, 8));
+	json_object_set_new(job, "signal", column_int(st, 9));
+	json_object_set_new(job, "created_at", column_time(st, 5));
+	json_object_set_new(job, "started_at", column_time(st, 6));
+	json_object_set_new(job, "ended_at", column_time(st, 7));
+	json_object_set_new(job, "restarts", json_integer(sqlite3_column_int(st, 11)));
+	json_object_set_new(job, "gpus", json_array());
+	json_object_set_new(job, "progress", column_json(st, 13));
+	json_object_set_new(job, "checkpoint", column_text(st, 12));
+	json_object_set_new(job, "cpu_percent", json_null());
+	json_object_set_new(job, "rss_bytes", json_null());
+	/* The environment is the job's business and can hold secrets: never listed. */
+	json_object_del(spec, "env");
+	json_object_set_new(job, "spec", spec);
+	return job;
+}
+
+json_t *store_job_json(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?");
+	json_t *job = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		job = job_row_json(st);
+	sqlite3_finalize(st);
+	return job;
+}
+
+json_t *store_job_list(struct store *store, int all, int state)
+{
+	sqlite3_stmt *st;
+	json_t *list = json_array();
+	const char *sql =
+		state >= 0 ? "SELECT " JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id"
+		: all      ? "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id"
+			   : "SELECT " JOB_COLUMNS " FROM jobs WHERE state IN ('queued','held',"
+			     "'starting','running','paused','stopping') ORDER BY id";
+
+	st = store_prepare(store, sql);
+	if (!st)
+		return list;
+	if (state >= 0)
+		sqlite3_bind_text(st, 1, job_state_name((enum job_state)state), -1, SQLITE_STATIC);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(list, job_row_json(st));
+	sqlite3_finalize(st);
+	return list;
+}
+
+json_t *store_job_counts(struct store *store)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT state, count(*) FROM jobs GROUP BY state");
+	json_t *counts = json_object();
+
+	if (!st)
+		return counts;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
+				    json_integer(sqlite3_column_int64(st, 1)));
+	sqlite3_finalize(st);
+	return counts;
+}
+
+json_t *store_job_events(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT time, kind, detail FROM events "
+						"WHERE job_id = ? ORDER BY id");
+	json_t *events = json_array();
+
+	if (!st)
+		return events;
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_array_append_new(events, json_pack("{s:o, s:o, s:o}", "time",
+							column_time(st, 0), "kind",
+							column_text(st, 1), "detail",
+							column_text(st, 2)));
+	}
+	sqlite3_finalize(st);
+	return events;
+}
+
+json_t *store_job_spec(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT spec FROM jobs WHERE id = ?");
+	json_t *spec = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		spec = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	return spec;
+}
+
+enum job_state store_job_state(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT state FROM jobs WHERE id = ?");
+	int state = -1;
+
+	if (!st)
+		return JOB_LOST;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		state = job_state_parse((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return state < 0 ? JOB_LOST : (enum job_state)state;
+}
+
+/* Collect the ids a query returns into a -1-terminated array. */
+static int64_t *store_query_ids(struct store *store, const char *sql, int64_t param, int bind)
+{
+	sqlite3_stmt *st = store_prepare(store, sql);
+	int64_t *ids = xmalloc(sizeof(*ids) * 16);
+	size_t len = 0, alloc = 16;
+
+	while (st) {
+		if (bind)
+			sqlite3_bind_int64(st, 1, param);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (len + 1 >= alloc) {
+				alloc *= 2;
+				ids = xreallocarray(ids, alloc, sizeof(*ids));
+			}
+			ids[len++] = sqlite3_column_int64(st, 0);
+		}
+		sqlite3_finalize(st);
+		break;
+	}
+	ids[len] = -1;
+	return ids;
+}
+
+int64_t *store_job_ids_active(struct store *store)
+{
+	return store_query_ids(store,
+			       "SELECT id FROM jobs WHERE state IN ('queued','held','starting',"
+			       "'running','paused','stopping') ORDER BY id",
+			       0, 0);
+}
+
+int64_t *store_job_ids_finished_before(struct store *store, int64_t before)
+{
+	return store_query_ids(store,
+			       "SELECT id FROM jobs WHERE state IN ('succeeded','failed','stopped',"
+			       "'cancelled','lost') AND coalesce(ended_at, created_at) <= ? ORDER BY id",
+			       before, 1);
+}

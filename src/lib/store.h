@@ -1,0 +1,62 @@
+/*
+ * The SQLite database (trainctl.db, WAL). The daemon is its only writer.
+ * The schema is versioned with PRAGMA user_version; store_open() applies the
+ * migrations a database is missing, once, inside one transaction, and refuses
+ * a database from a newer trainctl rather than guessing.
+ */
+#ifndef TRAINCTL_STORE_H
+#define TRAINCTL_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "lib/job.h"
+
+struct store;
+
+/* The schema version this build writes. */
+#define STORE_SCHEMA_VERSION 1
+
+struct store *store_open(const char *path, struct err *err);
+void store_close(struct store *store);
+
+/* Insert a new job in state `state`; *id gets its id. */
+int store_job_insert(struct store *store, const char *name, const json_t *spec,
+		     enum job_state state, int64_t *id, struct err *err);
+int store_job_delete(struct store *store, int64_t id, struct err *err);
+int store_job_set_state(struct store *store, int64_t id, enum job_state state, const char *reason);
+/* Record the processes of a started job. */
+int store_job_set_started(struct store *store, int64_t id, int pid, uint64_t pid_start,
+			  int shim_pid, uint64_t shim_start, int64_t started_at);
+/* Record the end of a job: final state, reason and status. */
+int store_job_set_ended(struct store *store, int64_t id, enum job_state state, const char *reason,
+			const struct job_exit *ex);
+
+int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Find a job by id ("12") or by name (the newest job with that name).
+ * Fills a usage-free error naming what was not found.
+ */
+int store_job_resolve(struct store *store, const char *text, int64_t *id, struct err *err);
+/* The id of a job with this name that has not finished, or 0. */
+int64_t store_job_active_by_name(struct store *store, const char *name);
+
+/* The job as the JSON object of the interface (ls --json / show --json). */
+json_t *store_job_json(struct store *store, int64_t id);
+/* Jobs in id order: all, or only unfinished ones; optionally one state. */
+json_t *store_job_list(struct store *store, int all, int state);
+/* Counts per state: {"running":2,...}. */
+json_t *store_job_counts(struct store *store);
+json_t *store_job_events(struct store *store, int64_t id);
+/* The stored spec of a job (new reference), or NULL. */
+json_t *store_job_spec(struct store *store, int64_t id);
+enum job_state store_job_state(struct store *store, int64_t id);
+
+/* Ids of jobs in a non-final state, or finished before `before` (ms); -1 ends. */
+int64_t *store_job_ids_active(struct store *store);
+int64_t *store_job_ids_finished_before(struct store *store, int64_t before);
+
+#endif

@@ -1,0 +1,68 @@
+/* Append-only job log with rotation; see logfile.h. */
+#include "shim/logfile.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/sock.h"
+#include "lib/xmalloc.h"
+
+static int logfile_reopen(struct logfile *log, struct err *err)
+{
+	struct stat st;
+
+	log->fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log->fd < 0)
+		return err_errno(err, "cannot open log %s", log->path);
+	log->size = fstat(log->fd, &st) == 0 ? st.st_size : 0;
+	return 0;
+}
+
+int logfile_open(struct logfile *log, const char *path, int64_t max, int keep, struct err *err)
+{
+	log->path = xstrdup(path);
+	log->max = max;
+	log->keep = keep;
+	return logfile_reopen(log, err);
+}
+
+/* Shift log -> log.1 -> log.2 ... dropping the oldest beyond keep. */
+static void logfile_rotate(struct logfile *log)
+{
+	for (int i = log->keep; i >= 1; i--) {
+		char *to = xasprintf("%s.%d", log->path, i);
+		char *from = i == 1 ? xstrdup(log->path) : xasprintf("%s.%d", log->path, i - 1);
+		rename(from, to);
+		free(from);
+		free(to);
+	}
+	if (log->keep == 0)
+		unlink(log->path);
+	close(log->fd);
+	if (logfile_reopen(log, NULL) < 0)
+		log->fd = -1;
+}
+
+int logfile_write(struct logfile *log, const void *data, size_t len)
+{
+	if (log->max > 0 && log->size > 0 && log->size + (int64_t)len > log->max)
+		logfile_rotate(log);
+	if (log->fd < 0 && logfile_reopen(log, NULL) < 0)
+		return -1;
+	if (write_all(log->fd, data, len) < 0)
+		return -1;
+	log->size += (int64_t)len;
+	return 0;
+}
+
+void logfile_close(struct logfile *log)
+{
+	if (log->fd >= 0)
+		close(log->fd);
+	free(log->path);
+	log->path = NULL;
+	log->fd = -1;
+}

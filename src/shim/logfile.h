@@ -1,0 +1,27 @@
+/*
+ * A job's log file with size-based rotation: when writing would take
+ * logs/<id>.log past its limit, .2 becomes .3, .1 becomes .2, the log
+ * becomes .1, and a new log starts. Only `keep` old files are kept.
+ */
+#ifndef TRAINCTL_LOGFILE_H
+#define TRAINCTL_LOGFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+struct logfile {
+	char *path;
+	int fd;
+	int64_t size;
+	int64_t max; /* 0: never rotate */
+	int keep;
+};
+
+int logfile_open(struct logfile *log, const char *path, int64_t max, int keep, struct err *err);
+/* Append data, rotating first when the limit would be passed. */
+int logfile_write(struct logfile *log, const void *data, size_t len);
+void logfile_close(struct logfile *log);
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * The per-job shim; see shim.h for its place in the design.
+ *
+ * The job ends in three steps. (1) Its main process exits: we record the
+ * wait status. (2) Descendants it left behind (workers, double-forked
+ * helpers, which reparent to us as subreaper) get the stop signal and, after
+ * the grace period, SIGKILL. (3) Once no descendant is left and the terminal
+ * has drained, the exit record is written and the shim exits. A stop request
+ * runs the same machinery earlier: SIGCONT if paused, the stop signal to the
+ * process group, and SIGKILL to every descendant when the grace runs out.
+ */
+#include "shim/shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/job.h"
+#include "lib/loop.h"
+#include "lib/parse.h"
+#include "lib/paths.h"
+#include "lib/proc.h"
+#include "lib/proto.h"
+#include "lib/signals.h"
+#include "lib/sock.h"
+#include "lib/strbuf.h"
+#include "lib/xmalloc.h"
+#include "shim/logfile.h"
+#include "shim/spawn.h"
+
+#define LOG_KEEP 3
+
+struct shim {
+	struct loop *loop;
+	struct paths paths;
+	int64_t id;
+	json_t *spec;
+
+	pid_t pid;
+	uint64_t pid_start;
+	int reaped;
+	struct job_exit exit;
+
+	int output_fd;
+	int input_fd;
+	struct loop_watch *output_watch;
+	struct logfile log;
+
+	int listen_fd;
+	char *sock_path;
+
+	int stop_signal;
+	int64_t stop_timeout_ms;
+	int paused;
+	int cleanup_started;
+	struct loop_watch *grace_timer;
+};
+
+struct shim_client {
+	struct shim *shim;
+	int fd;
+	struct loop_watch *watch;
+	struct strbuf in;
+};
+
+/* Signal the job's process group (while its leader is unreaped) and every descendant. */
+static void shim_signal_tree(struct shim *shim, int sig)
+{
+	if (!shim->reaped)
+		kill(-shim->pid, sig);
+	signal_descendants(getpid(), sig);
+}
+
+static void shim_grace_expired(void *data, int fd, uint32_t events)
+{
+	struct shim *shim = data;
+
+	(void)fd;
+	(void)events;
+	shim->grace_timer = NULL;
+	/* Only the main process ignoring the stop signal makes this a kill. */
+	shim->exit.killed_after_grace = shim->exit.stop_requested && !shim->reaped;
+	shim_signal_tree(shim, SIGKILL);
+}
+
+static void shim_start_grace(struct shim *shim)
+{
+	if (!shim->grace_timer)
+		shim->grace_timer = loop_add_timer(shim->loop, shim->stop_timeout_ms,
+						   shim_grace_expired, shim);
+}
+
+/* A graceful stop: SIGCONT a paused tree first, then the stop signal, then the grace timer. */
+static void shim_stop(struct shim *shim, int sig, int64_t timeout_ms)
+{
+	shim->stop_signal = sig;
+	shim->stop_timeout_ms = timeout_ms;
+	shim->exit.stop_requested = 1;
+	shim->exit.stop_signal = sig;
+	shim->exit.stop_timeout_ms = timeout_ms;
+	if (shim->paused) {
+		shim_signal_tree(shim, SIGCONT);
+		shim->paused = 0;
+	}
+	if (!shim->reaped)
+		kill(-shim->pid, sig);
+	else
+		signal_descendants(getpid(), sig);
+	shim_start_grace(shim);
+}
+
+static int shim_has_descendants(void)
+{
+	struct proc_list list = { 0 };
+	size_t n;
+
+	if (proc_descendants(getpid(), &list) < 0)
+		return 0;
+	n = list.len;
+	proc_list_release(&list);
+	return n > 0;
+}
+
+static void shim_write_exit(struct shim *shim)
+{
+	char *path = paths_job_exit(&shim->paths, shim->id);
+	json_t *obj;
+	struct err err = { 0 };
+
+	shim->exit.ended_at = time_now_ms();
+	obj = job_exit_to_json(&shim->exit);
+	if (json_file_write_atomic(path, obj, &err) < 0)
+		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim->id, err.msg);
+	json_decref(obj);
+	free(path);
+}
+
+/* Finish when the job has ended, nothing of its tree is left, and its output is drained. */
+static void shim_maybe_finish(struct shim *shim)
+{
+	if (!shim->reaped)
+		return;
+	if (shim_has_descendants()) {
+		if (!shim->cleanup_started) {
+			shim->cleanup_started = 1;
+			signal_descendants(getpid(), shim->stop_signal);
+			shim_start_grace(shim);
+		}
+		return;
+	}
+	if (shim->output_watch)
+		return;
+	shim_write_exit(shim);
+	loop_stop(shim->loop);
+}
+
+static void shim_record_status(struct shim *shim, int status, const struct rusage *ru)
+{
+	shim->reaped = 1;
+	if (WIFSIGNALED(status)) {
+		shim->exit.exit_code = -1;
+		shim->exit.signal = WTERMSIG(status);
+		shim->exit.core_dumped = WCOREDUMP(status) ? 1 : 0;
+	} else {
+		shim->exit.exit_code = WEXITSTATUS(status);
+		shim->exit.signal = 0;
+	}
+	shim->exit.utime_ms = ru->ru_utime.tv_sec * 1000 + ru->ru_utime.tv_usec / 1000;
+	shim->exit.stime_ms = ru->ru_stime.tv_sec * 1000 + ru->ru_stime.tv_usec / 1000;
+	shim->exit.maxrss_kb = ru->ru_maxrss;
+}
+
+static void shim_reap(struct shim *shim)
+{
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		if (pid == shim->pid)
+			shim_record_status(shim, status, &ru);
+	}
+	shim_maybe_finish(shim);
+}
+
+static void shim_output_closed(struct shim *shim)
+{
+	loop_remove(shim->loop, shim->output_watch);
+	shim->output_watch = NULL;
+	close(shim->output_fd);
+	shim->output_fd = -1;
+	shim_maybe_finish(shim);
+}
+
+static void shim_on_output(void *data, int fd, uint32_t events)
+{
+	struct shim *shim = data;
+	char buf[65536];
+	ssize_t n;
+
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			logfile_write(&shim->log, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		/* EOF, or EIO from a PTY master once every slave is closed. */
+		shim_output_closed(shim);
+		return;
+	}
+}
+
+static void shim_on_signal(void *data, int sig)
+{
+	struct shim *shim = data;
+
+	if (sig == SIGCHLD)
+		shim_reap(shim);
+	else if ((sig == SIGTERM || sig == SIGINT) && !shim->exit.stop_requested)
+		shim_stop(shim, shim->stop_signal, shim->stop_timeout_ms);
+}
+
+static json_t *shim_status_json(struct shim *shim)
+{
+	json_t *reply = proto_reply_ok();
+
+	json_object_set_new(reply, "pid", json_integer(shim->pid));
+	json_object_set_new(reply, "paused", json_boolean(shim->paused));
+	json_object_set_new(reply, "stopping", json_boolean(shim->exit.stop_requested));
+	return reply;
+}
+
+/* Carry out one control request; returns the reply. */
+static json_t *shim_handle(struct shim *shim, const json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	int sig = (int)json_integer_value(json_object_get(req, "signal"));
+	struct err err = { 0 };
+
+	if (!op)
+		op = "";
+	if (strcmp(op, "stop") == 0) {
+		int64_t t = json_integer_value(json_object_get(req, "timeout_ms"));
+		shim_stop(shim, sig ? sig : shim->stop_signal, t > 0 ? t : shim->stop_timeout_ms);
+	} else if (strcmp(op, "signal") == 0 && sig > 0 && sig < NSIG) {
+		shim->exit.user_signal = sig;
+		shim_signal_tree(shim, sig);
+		if (sig == SIGCONT)
+			shim->paused = 0;
+	} else if (strcmp(op, "pause") == 0) {
+		shim_signal_tree(shim, SIGSTOP);
+		shim->paused = 1;
+	} else if (strcmp(op, "resume") == 0) {
+		shim_signal_tree(shim, SIGCONT);
+		shim->paused = 0;
+	} else if (strcmp(op, "status") != 0) {
+		err_usage(&err, "unknown shim request '%s'", op);
+		return proto_reply_error(&err);
+	}
+	return shim_status_json(shim);
+}
+
+static void shim_client_close(struct shim_client *c)
+{
+	loop_remove(c->shim->loop, c->watch);
+	close(c->fd);
+	strbuf_release(&c->in);
+	free(c);
+}
+
+static void shim_on_client(void *data, int fd, uint32_t events)
+{
+	struct shim_client *c = data;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	json_t *req, *reply;
+	struct err err = { 0 };
+
+	(void)events;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0 || c->in.len + (size_t)n > 65536) {
+		shim_client_close(c);
+		return;
+	}
+	strbuf_add(&c->in, buf, (size_t)n);
+	while (proto_take_line(&c->in, &req, &err)) {
+		reply = req ? shim_handle(c->shim, req) : proto_reply_error(&err);
+		proto_send(c->fd, reply, NULL);
+		json_decref(reply);
+		json_decref(req);
+	}
+}
+
+static void shim_on_accept(void *data, int fd, uint32_t events)
+{
+	struct shim *shim = data;
+	struct shim_client *c;
+	uid_t uid;
+	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+	(void)events;
+	if (cfd < 0)
+		return;
+	if (sock_peer_uid(cfd, &uid) < 0 || uid != getuid()) {
+		close(cfd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->shim = shim;
+	c->fd = cfd;
+	c->watch = loop_add_fd(shim->loop, cfd, EPOLLIN, shim_on_client, c);
+}
+
+/* Build a NULL-terminated string vector from a JSON array of strings. */
+static char **strv_from_json(const json_t *array, const char *extra1, const char *extra2)
+{
+	size_t n = json_array_size(array), k = 0;
+	char **v = xcalloc(n + 3, sizeof(*v));
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(array, i));
+		if (s)
+			v[k++] = xstrdup(s);
+	}
+	if (extra1)
+		v[k++] = xstrdup(extra1);
+	if (extra2)
+		v[k++] = xstrdup(extra2);
+	return v;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* Build the spawn request from the spec; the caller frees argv and envp. */
+static void shim_spawn_request(struct shim *shim, struct spawn_request *req)
+{
+	const char *sh = json_string_value(json_object_get(shim->spec, "sh"));
+	const char *name = json_string_value(json_object_get(shim->spec, "name"));
+	char *id_var = xasprintf("TRAINCTL_JOB_ID=%lld", (long long)shim->id);
+	char *name_var = name ? xasprintf("TRAINCTL_JOB_NAME=%s", name) : NULL;
+	json_t *sh_argv = sh ? json_pack("[s, s, s]", "/bin/sh", "-c", sh) : NULL;
+
+	memset(req, 0, sizeof(*req));
+	req->argv = strv_from_json(sh_argv ? sh_argv : json_object_get(shim->spec, "argv"), NULL,
+				   NULL);
+	req->envp = strv_from_json(json_object_get(shim->spec, "env"), id_var, name_var);
+	req->cwd = json_string_value(json_object_get(shim->spec, "cwd"));
+	req->use_pty = !json_is_false(json_object_get(shim->spec, "pty"));
+	req->rows = 24;
+	req->cols = 80;
+	json_decref(sh_argv);
+	free(id_var);
+	free(name_var);
+}
+
+/* Tell the daemon how start-up went; a daemon that is gone means nobody knows of the job. */
+static int shim_report(const json_t *msg)
+{
+	int ret = proto_send(SHIM_REPORT_FD, msg, NULL);
+
+	close(SHIM_REPORT_FD);
+	return ret;
+}
+
+static int shim_write_pidfile(struct shim *shim, struct err *err)
+{
+	char *path = paths_job_shim(&shim->paths, shim->id);
+	json_t *obj = json_pack("{s:i, s:I, s:i, s:I, s:I}", "shim_pid", (int)getpid(),
+				"shim_start", (json_int_t)proc_start_time(getpid()), "pid",
+				(int)shim->pid, "pid_start", (json_int_t)shim->pid_start,
+				"started_at", (json_int_t)shim->exit.started_at);
+	int ret = json_file_write_atomic(path, obj, err);
+
+	json_decref(obj);
+	free(path);
+	return ret;
+}
+
+static int shim_read_spec(struct shim *shim, struct err *err)
+{
+	json_error_t jerr;
+
+	shim->spec = json_loadf(stdin, 0, &jerr);
+	if (!json_is_object(shim->spec))
+		return err_set(err, "bad job spec on stdin: %s", jerr.text);
+	shim->stop_signal = (int)json_integer_value(json_object_get(shim->spec, "stop_signal"));
+	shim->stop_timeout_ms = json_integer_value(json_object_get(shim->spec, "stop_timeout_ms"));
+	if (shim->stop_signal <= 0)
+		shim->stop_signal = SIGTERM;
+	if (shim->stop_timeout_ms <= 0)
+		shim->stop_timeout_ms = 30000;
+	return 0;
+}
+
+/* Open the log and the control socket, then start the job. */
+static int shim_setup(struct shim *shim, struct err *err)
+{
+	char *log_path = paths_job_log(&shim->paths, shim->id);
+	int64_t log_max = json_integer_value(json_object_get(shim->spec, "log_max"));
+	struct spawn_request req;
+	struct spawned sp;
+	int ret;
+
+	ret = logfile_open(&shim->log, log_path, log_max, LOG_KEEP, err);
+	free(log_path);
+	if (ret < 0)
+		return -1;
+	shim->sock_path = paths_job_sock(&shim->paths, shim->id);
+	shim->listen_fd = sock_listen(shim->sock_path, err);
+	if (shim->listen_fd < 0)
+		return -1;
+	shim_spawn_request(shim, &req);
+	ret = spawn_job(&req, &sp, err);
+	strv_free(req.argv);
+	strv_free(req.envp);
+	shim->pid = sp.pid;
+	shim->output_fd = sp.output_fd;
+	shim->input_fd = sp.input_fd;
+	if (ret < 0)
+		return -1;
+	shim->pid_start = proc_start_time(sp.pid);
+	shim->exit.started_at = time_now_ms();
+	return 0;
+}
+
+static void shim_watch(struct shim *shim)
+{
+	fcntl(shim->output_fd, F_SETFL, fcntl(shim->output_fd, F_GETFL) | O_NONBLOCK);
+	shim->output_watch = loop_add_fd(shim->loop, shim->output_fd, EPOLLIN, shim_on_output,
+					 shim);
+	loop_add_fd(shim->loop, shim->listen_fd, EPOLLIN, shim_on_accept, shim);
+}
+
+/* Start-up failed: tell the daemon why, and leave nothing behind. */
+static int shim_fail(struct shim *shim, const struct err *err)
+{
+	json_t *msg = proto_event("failed");
+
+	json_object_set_new(msg, "error", json_string(err->msg));
+	shim_report(msg);
+	json_decref(msg);
+	if (shim->pid > 0)
+		waitpid(shim->pid, NULL, 0);
+	if (shim->sock_path)
+		unlink(shim->sock_path);
+	return 1;
+}
+
+/* Report the start; if the daemon is gone nobody knows of this job, so end it. */
+static void shim_report_started(struct shim *shim)
+{
+	json_t *msg = proto_event("started");
+
+	json_object_set_new(msg, "pid", json_integer(shim->pid));
+	json_object_set_new(msg, "pid_start", json_integer((json_int_t)shim->pid_start));
+	json_object_set_new(msg, "started_at", json_integer(shim->exit.started_at));
+
+	if (shim_report(msg) < 0) {
+		snprintf(shim->exit.note, sizeof(shim->exit.note),
+			 "the daemon vanished before the job was confirmed");
+		shim_signal_tree(shim, SIGKILL);
+	}
+	json_decref(msg);
+}
+
+int shim_run(int64_t id)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	struct shim shim = { .output_fd = -1, .input_fd = -1, .listen_fd = -1 };
+	struct err err = { 0 };
+
+	shim.id = id;
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	shim.loop = loop_new();
+	loop_add_signals(shim.loop, sigs, (int)ARRAY_SIZE(sigs), shim_on_signal, &shim);
+	if (paths_init(&shim.paths, &err) < 0 || shim_read_spec(&shim, &err) < 0 ||
+	    shim_setup(&shim, &err) < 0)
+		return shim_fail(&shim, &err);
+	if (!freopen("/dev/null", "r", stdin))
+		close(0);
+	if (shim_write_pidfile(&shim, &err) < 0)
+		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim.id, err.msg);
+	shim_report_started(&shim);
+	shim_watch(&shim);
+	shim_reap(&shim);
+	loop_run(shim.loop);
+	unlink(shim.sock_path);
+	return 0;
+}
