@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lib/parse.h"
+#include "lib/xmalloc.h"
 
 void format_job_label(const json_t *job, struct strbuf *out)
 {
@@ -98,4 +99,56 @@ int terminal_width(void)
 	if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
 		return 0;
 	return ws.ws_col;
+}
+
+void table_init(struct table *t, int columns, const char *const *header)
+{
+	t->columns = columns;
+	t->rows = 0;
+	t->cells = NULL;
+	table_add_row(t, header);
+}
+
+void table_add_row(struct table *t, const char *const *cells)
+{
+	t->cells = xreallocarray(t->cells, (size_t)(t->rows + 1) * (size_t)t->columns,
+				 sizeof(char *));
+	for (int c = 0; c < t->columns; c++)
+		t->cells[t->rows * t->columns + c] = xstrdup(cells[c] ? cells[c] : "-");
+	t->rows++;
+}
+
+void table_print(const struct table *t, FILE *out, int width)
+{
+	int widths[16] = { 0 };
+	int used = 0;
+
+	ASSERT(t->columns <= 16);
+	for (int i = 0; i < t->rows * t->columns; i++) {
+		int len = (int)strlen(t->cells[i]);
+		if (len > widths[i % t->columns])
+			widths[i % t->columns] = len;
+	}
+	for (int c = 0; c < t->columns - 1; c++)
+		used += widths[c] + 2;
+	for (int r = 0; r < t->rows; r++) {
+		char **row = t->cells + r * t->columns;
+		const char *last = row[t->columns - 1];
+		int room = width - used;
+
+		for (int c = 0; c < t->columns - 1; c++)
+			fprintf(out, "%-*s  ", widths[c], row[c]);
+		if (width > 0 && room > 3 && (int)strlen(last) > room)
+			fprintf(out, "%.*s...\n", room - 3, last);
+		else
+			fprintf(out, "%s\n", last);
+	}
+}
+
+void table_release(struct table *t)
+{
+	for (int i = 0; i < t->rows * t->columns; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
 }

@@ -21,6 +21,21 @@ void format_command(const json_t *argv, struct strbuf *out);
 /* A local time for a stored RFC 3339 field, or "-". */
 void format_job_time(const json_t *job, const char *key, char *buf, size_t size);
 
+/*
+ * A text table: columns sized to their widest cell, the last column cut to
+ * the terminal's width with "...". Cells are copied.
+ */
+struct table {
+	int columns;
+	int rows;
+	char **cells; /* rows x columns */
+};
+
+void table_init(struct table *t, int columns, const char *const *header);
+void table_add_row(struct table *t, const char *const *cells);
+void table_print(const struct table *t, FILE *out, int width);
+void table_release(struct table *t);
+
 /* Print a JSON value the way --json does: indented, with a newline. */
 void print_json(const json_t *value);
 /* The width of the terminal on stdout, or 0 when it is not a terminal. */

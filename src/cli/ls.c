@@ -26,40 +26,42 @@ static const struct opt_spec show_opts[] = {
 	{ 0 },
 };
 
-static void print_ls_row(const json_t *job, int width)
+static void add_ls_row(struct table *t, const json_t *job)
 {
 	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT;
-	const char *name = json_string_value(json_object_get(job, "name"));
 	json_t *pid = json_object_get(job, "pid");
-	char elapsed[32], pidbuf[16] = "-";
-	int used;
+	char id[24], pidbuf[16] = "-", elapsed[32];
+	const char *cells[6];
 
 	format_job_state(job, &state);
 	format_command(json_object_get(job, "command"), &cmd);
 	format_job_elapsed(job, elapsed, sizeof(elapsed));
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(job, "id")));
 	if (json_is_integer(pid))
 		snprintf(pidbuf, sizeof(pidbuf), "%lld", (long long)json_integer_value(pid));
-	used = printf("%-5lld %-16s %-24s %-8s %-8s ",
-		      (long long)json_integer_value(json_object_get(job, "id")), name ? name : "-",
-		      state.buf, pidbuf, elapsed);
-	if (width > used + 3 && (int)cmd.len > width - used)
-		printf("%.*s...\n", width - used - 3, cmd.buf);
-	else
-		printf("%s\n", cmd.buf);
+	cells[0] = id;
+	cells[1] = json_string_value(json_object_get(job, "name"));
+	cells[2] = state.buf;
+	cells[3] = pidbuf;
+	cells[4] = elapsed;
+	cells[5] = cmd.buf;
+	table_add_row(t, cells);
 	strbuf_release(&state);
 	strbuf_release(&cmd);
 }
 
 static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
 {
-	int width = terminal_width();
+	static const char *const header[] = { "ID", "NAME", "STATE", "PID", "ELAPSED", "COMMAND" };
+	struct table t;
 	size_t i;
 	json_t *job;
 
-	printf("%-5s %-16s %-24s %-8s %-8s %s\n", "ID", "NAME", "STATE", "PID", "ELAPSED",
-	       "COMMAND");
+	table_init(&t, 6, header);
 	json_array_foreach(jobs, i, job)
-		print_ls_row(job, width);
+		add_ls_row(&t, job);
+	table_print(&t, stdout, terminal_width());
+	table_release(&t);
 	if (!all && finished > 0)
 		printf("(%lld finished job%s not shown: trainctl ls -a)\n", (long long)finished,
 		       finished == 1 ? "" : "s");

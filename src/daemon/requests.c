@@ -301,6 +301,16 @@ static json_t *request_each_shim(struct daemon *d, const int64_t *ids, const cha
 	return proto_reply_ok();
 }
 
+/* The state a signal sent with `kill` puts a job in (JOB_STATE_COUNT: unchanged). */
+static enum job_state kill_state(int sig)
+{
+	if (sig == SIGCONT)
+		return JOB_RUNNING;
+	if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+		return JOB_PAUSED;
+	return JOB_STATE_COUNT;
+}
+
 static json_t *request_kill(struct daemon *d, struct client *c, const json_t *req,
 			    struct err *err)
 {
@@ -311,8 +321,7 @@ static json_t *request_kill(struct daemon *d, struct client *c, const json_t *re
 	(void)c;
 	if (!ids)
 		return NULL;
-	reply = request_each_shim(d, ids, "signal", sig,
-				  sig == SIGCONT ? JOB_RUNNING : JOB_STATE_COUNT, NULL, err);
+	reply = request_each_shim(d, ids, "signal", sig, kill_state(sig), NULL, err);
 	free(ids);
 	return reply;
 }
@@ -456,7 +465,9 @@ void request_dispatch(struct daemon *d, struct client *c, const json_t *req)
 
 	for (size_t i = 0; op && i < ARRAY_SIZE(request_table); i++) {
 		if (strcmp(op, request_table[i].op) == 0) {
+			store_begin(d->store);
 			reply = request_table[i].fn(d, c, req, &err);
+			store_commit(d->store);
 			if (reply)
 				client_reply(c, reply);
 			else if (!c->pending)

@@ -263,12 +263,7 @@ static void supervise_started(struct daemon *d, struct active *a, const json_t *
 	pid_t pid = (pid_t)json_integer_value(json_object_get(msg, "pid"));
 	json_t *reply = proto_reply_ok();
 
-	store_job_set_started(d->store, a->id, pid,
-			      (uint64_t)json_integer_value(json_object_get(msg, "pid_start")),
-			      a->shim_pid, proc_start_time(a->shim_pid),
-			      json_integer_value(json_object_get(msg, "started_at")));
-	store_job_set_state(d->store, a->id, JOB_RUNNING, NULL);
-	store_event_add(d->store, a->id, "started", "pid %d", (int)pid);
+	/* Answer first: the CLI is waiting, and the records below change nothing it prints. */
 	json_object_set_new(reply, "id", json_integer(a->id));
 	json_object_set_new(reply, "pid", json_integer(pid));
 	if (a->run_client)
@@ -276,6 +271,12 @@ static void supervise_started(struct daemon *d, struct active *a, const json_t *
 	else
 		json_decref(reply);
 	a->run_client = NULL;
+	store_job_set_started(d->store, a->id, pid,
+			      (uint64_t)json_integer_value(json_object_get(msg, "pid_start")),
+			      a->shim_pid, proc_start_time(a->shim_pid),
+			      json_integer_value(json_object_get(msg, "started_at")));
+	store_job_set_state(d->store, a->id, JOB_RUNNING, NULL);
+	store_event_add(d->store, a->id, "started", "pid %d", (int)pid);
 }
 
 static void on_shim_report(void *data, int fd, uint32_t events)
@@ -296,11 +297,13 @@ static void on_shim_report(void *data, int fd, uint32_t events)
 	}
 	active_close_report(a);
 	event = json_string_value(json_object_get(msg, "event"));
+	store_begin(a->daemon->store);
 	if (event && strcmp(event, "started") == 0)
 		supervise_started(a->daemon, a, msg);
 	else if (event && strcmp(event, "failed") == 0)
 		supervise_start_failed(a->daemon, a,
 				       json_string_value(json_object_get(msg, "error")));
+	store_commit(a->daemon->store);
 	json_decref(msg);
 }
 
@@ -319,10 +322,12 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 		on_shim_report(a, a->report_fd, 0);
 	active_close_report(a);
 	state = store_job_state(d->store, a->id);
+	store_begin(d->store);
 	if (state == JOB_STARTING && a->run_client)
 		supervise_start_failed(d, a, "the job's shim exited during start-up (see daemon.log)");
 	else if (!job_state_is_final(state))
 		supervise_settle(d, a->id);
+	store_commit(d->store);
 	active_free(d, a);
 	waiters_check(d);
 }

@@ -103,8 +103,8 @@ enum job_state job_exit_classify(const struct job_exit *ex, char *reason, size_t
 	char end[64], grace[32];
 
 	describe_end(ex, end, sizeof(end));
-	if (ex->note[0] && ex->exit_code < 0 && ex->signal == 0) {
-		snprintf(reason, size, "%s", ex->note);
+	if (ex->note[0]) {
+		snprintf(reason, size, "%s (%s)", ex->note, end);
 		return JOB_FAILED;
 	}
 	if (ex->stop_requested && ex->killed_after_grace) {
@@ -157,7 +157,7 @@ static void fsync_parent(const char *path)
 	free(copy);
 }
 
-int json_file_write_atomic(const char *path, const json_t *obj, struct err *err)
+int json_file_write_atomic(const char *path, const json_t *obj, int durable, struct err *err)
 {
 	char *tmp = xasprintf("%s.tmp", path);
 	char *text = json_dumps(obj, JSON_COMPACT);
@@ -168,7 +168,8 @@ int json_file_write_atomic(const char *path, const json_t *obj, struct err *err)
 		err_errno(err, "cannot create %s", tmp);
 		goto out;
 	}
-	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
+	    (durable && fsync(fd) < 0)) {
 		err_errno(err, "cannot write %s", tmp);
 		close(fd);
 		unlink(tmp);
@@ -180,7 +181,8 @@ int json_file_write_atomic(const char *path, const json_t *obj, struct err *err)
 		unlink(tmp);
 		goto out;
 	}
-	fsync_parent(path);
+	if (durable)
+		fsync_parent(path);
 	ret = 0;
 out:
 	free(text);

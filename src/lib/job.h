@@ -65,8 +65,13 @@ enum job_state job_exit_classify(const struct job_exit *ex, char *reason, size_t
 /* The shell-style status: the exit code, or 128+signal. */
 int job_exit_status(const struct job_exit *ex);
 
-/* Read/write a small JSON file; the write is atomic (tmp, fsync, rename). */
+/*
+ * Read/write a small JSON file; the write is atomic (tmp, rename). With
+ * `durable`, the file and its directory are fsynced too, so that the record
+ * survives a power loss; records that only matter while processes live (a
+ * pid file) skip that cost.
+ */
 json_t *json_file_read(const char *path, struct err *err);
-int json_file_write_atomic(const char *path, const json_t *obj, struct err *err);
+int json_file_write_atomic(const char *path, const json_t *obj, int durable, struct err *err);
 
 #endif

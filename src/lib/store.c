@@ -24,6 +24,7 @@ static const char *const migrations[] = {
 	"  state TEXT NOT NULL,"
 	"  reason TEXT,"
 	"  spec TEXT NOT NULL,"
+	"  env TEXT,"
 	"  created_at INTEGER NOT NULL,"
 	"  started_at INTEGER, ended_at INTEGER,"
 	"  exit_code INTEGER, signal INTEGER,"
@@ -119,6 +120,16 @@ fail:
 	return NULL;
 }
 
+int store_begin(struct store *store)
+{
+	return store_exec(store, "BEGIN IMMEDIATE", NULL);
+}
+
+int store_commit(struct store *store)
+{
+	return store_exec(store, "COMMIT", NULL);
+}
+
 void store_close(struct store *store)
 {
 	if (!store)
@@ -164,19 +175,29 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 int store_job_insert(struct store *store, const char *name, const json_t *spec,
 		     enum job_state state, int64_t *id, struct err *err)
 {
-	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, created_at) "
-						"VALUES (?, ?, ?, ?)");
-	char *text = json_dumps(spec, JSON_COMPACT);
+	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, env, created_at) "
+						"VALUES (?, ?, ?, ?, ?)");
+	/* The environment is kept apart: it is large, private, and listings never need it. */
+	json_t *bare = json_copy((json_t *)spec);
+	char *env = json_dumps(json_object_get(spec, "env"), JSON_COMPACT);
+	char *text;
+
+	json_object_del(bare, "env");
+	text = json_dumps(bare, JSON_COMPACT);
+	json_decref(bare);
 
 	if (!st) {
 		free(text);
+		free(env);
 		return err_set(err, "database %s: cannot insert a job", store->path);
 	}
 	bind_text_or_null(st, 1, name);
 	sqlite3_bind_text(st, 2, job_state_name(state), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, time_now_ms());
+	bind_text_or_null(st, 4, env);
+	sqlite3_bind_int64(st, 5, time_now_ms());
 	free(text);
+	free(env);
 	if (store_step_done(store, st) < 0)
 		return err_set(err, "database %s: %s", store->path, sqlite3_errmsg(store->db));
 	*id = sqlite3_last_insert_rowid(store->db);
@@ -391,8 +412,6 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_object_set_new(job, "checkpoint", column_text(st, 12));
 	json_object_set_new(job, "cpu_percent", json_null());
 	json_object_set_new(job, "rss_bytes", json_null());
-	/* The environment is the job's business and can hold secrets: never listed. */
-	json_object_del(spec, "env");
 	json_object_set_new(job, "spec", spec);
 	return job;
 }

@@ -20,8 +20,11 @@ struct store;
 
 struct store *store_open(const char *path, struct err *err);
 void store_close(struct store *store);
+/* Group the writes of one request or event into one transaction (one WAL commit). */
+int store_begin(struct store *store);
+int store_commit(struct store *store);
 
-/* Insert a new job in state `state`; *id gets its id. */
+/* Insert a new job in state `state`; *id gets its id. The spec's "env" is stored apart. */
 int store_job_insert(struct store *store, const char *name, const json_t *spec,
 		     enum job_state state, int64_t *id, struct err *err);
 int store_job_delete(struct store *store, int64_t id, struct err *err);
@@ -51,7 +54,7 @@ json_t *store_job_list(struct store *store, int all, int state);
 /* Counts per state: {"running":2,...}. */
 json_t *store_job_counts(struct store *store);
 json_t *store_job_events(struct store *store, int64_t id);
-/* The stored spec of a job (new reference), or NULL. */
+/* The stored spec of a job, without its environment (new reference), or NULL. */
 json_t *store_job_spec(struct store *store, int64_t id);
 enum job_state store_job_state(struct store *store, int64_t id);
 

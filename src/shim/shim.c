@@ -92,11 +92,14 @@ static void shim_grace_expired(void *data, int fd, uint32_t events)
 	shim_signal_tree(shim, SIGKILL);
 }
 
-static void shim_start_grace(struct shim *shim)
+/* Arm the grace timer; a later stop with its own grace re-arms it from now. */
+static void shim_start_grace(struct shim *shim, int rearm)
 {
-	if (!shim->grace_timer)
-		shim->grace_timer = loop_add_timer(shim->loop, shim->stop_timeout_ms,
-						   shim_grace_expired, shim);
+	if (shim->grace_timer && !rearm)
+		return;
+	loop_remove(shim->loop, shim->grace_timer);
+	shim->grace_timer = loop_add_timer(shim->loop, shim->stop_timeout_ms, shim_grace_expired,
+					   shim);
 }
 
 /* A graceful stop: SIGCONT a paused tree first, then the stop signal, then the grace timer. */
@@ -115,7 +118,7 @@ static void shim_stop(struct shim *shim, int sig, int64_t timeout_ms)
 		kill(-shim->pid, sig);
 	else
 		signal_descendants(getpid(), sig);
-	shim_start_grace(shim);
+	shim_start_grace(shim, 1);
 }
 
 static int shim_has_descendants(void)
@@ -138,7 +141,7 @@ static void shim_write_exit(struct shim *shim)
 
 	shim->exit.ended_at = time_now_ms();
 	obj = job_exit_to_json(&shim->exit);
-	if (json_file_write_atomic(path, obj, &err) < 0)
+	if (json_file_write_atomic(path, obj, 1, &err) < 0)
 		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim->id, err.msg);
 	json_decref(obj);
 	free(path);
@@ -153,7 +156,7 @@ static void shim_maybe_finish(struct shim *shim)
 		if (!shim->cleanup_started) {
 			shim->cleanup_started = 1;
 			signal_descendants(getpid(), shim->stop_signal);
-			shim_start_grace(shim);
+			shim_start_grace(shim, 0);
 		}
 		return;
 	}
@@ -389,7 +392,7 @@ static int shim_write_pidfile(struct shim *shim, struct err *err)
 				"shim_start", (json_int_t)proc_start_time(getpid()), "pid",
 				(int)shim->pid, "pid_start", (json_int_t)shim->pid_start,
 				"started_at", (json_int_t)shim->exit.started_at);
-	int ret = json_file_write_atomic(path, obj, err);
+	int ret = json_file_write_atomic(path, obj, 0, err);
 
 	json_decref(obj);
 	free(path);

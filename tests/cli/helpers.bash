@@ -1,0 +1,101 @@
+# Shared helpers for the bats scenarios. Each test gets its own
+# TRAINCTL_HOME under $BATS_TEST_TMPDIR, and teardown kills every process
+# that carries that home in its environment (daemon, shims, jobs and their
+# descendants all inherit it), then waits until they are gone.
+
+bats_require_minimum_version 1.5.0
+
+ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+BUILD="${BUILD:-build}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+TRAINCTL="${TRAINCTL:-$BUILD/trainctl}"
+TRAIN_SIM="${TRAIN_SIM:-$BUILD/train-sim}"
+
+setup_home() {
+	export TRAINCTL_HOME="$BATS_TEST_TMPDIR/home"
+	mkdir -p "$BATS_TEST_TMPDIR/work"
+	cd "$BATS_TEST_TMPDIR/work"
+}
+
+tc() {
+	"$TRAINCTL" "$@"
+}
+
+# Is PID a live process? A zombie counts as dead.
+alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ] && [ "${stat%% *}" != X ]
+}
+
+# wait_for SECONDS COMMAND...: poll COMMAND until it succeeds or time runs out.
+wait_for() {
+	local limit=$1
+	shift
+	local deadline=$((SECONDS + limit))
+	until "$@"; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "timed out after ${limit}s waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# Live pids whose environment carries this test's TRAINCTL_HOME.
+home_pids() {
+	local f pid
+	for f in /proc/[0-9]*/environ; do
+		pid=${f#/proc/}
+		pid=${pid%/environ}
+		[ "$pid" = "$$" ] && continue
+		if tr '\0' '\n' <"$f" 2>/dev/null | grep -qxF "TRAINCTL_HOME=$TRAINCTL_HOME"; then
+			alive "$pid" && echo "$pid"
+		fi
+	done
+	return 0
+}
+
+# Live pids whose command line contains STRING.
+pids_matching() {
+	local f pid
+	for f in /proc/[0-9]*/cmdline; do
+		pid=${f#/proc/}
+		pid=${pid%/cmdline}
+		if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$1"; then
+			alive "$pid" && echo "$pid"
+		fi
+	done
+	return 0
+}
+
+no_home_pids() {
+	[ -z "$(home_pids)" ]
+}
+
+teardown_home() {
+	local pids
+	[ -n "${TRAINCTL_HOME:-}" ] || return 0
+	pids=$(home_pids)
+	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+	wait_for 10 no_home_pids || true
+}
+
+# job_field JOB FIELD: one field of the job's JSON object (raw).
+job_field() {
+	tc show "$1" --json | jq -r ".$2"
+}
+
+job_state_is() {
+	[ "$(job_field "$1" state)" = "$2" ]
+}
+
+# Does the job's log contain TEXT?
+log_has() {
+	tc log "$1" | grep -qF -- "$2"
+}
+
+daemon_pid() {
+	cat "$TRAINCTL_HOME/run/daemon.lock" 2>/dev/null
+}
