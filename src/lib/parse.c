@@ -13,6 +13,23 @@
 
 #include "lib/xmalloc.h"
 
+/* strtod, but only for plain decimals: no hex, exponents, signs, inf or nan. */
+static double parse_decimal(const char *s, char **end)
+{
+	char tmp[64], *tmp_end;
+	size_t len = strspn(s, "0123456789.");
+	double v;
+
+	*end = (char *)s;
+	if (len == 0 || len >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	v = strtod(tmp, &tmp_end);
+	*end = (char *)s + (tmp_end - tmp);
+	return v;
+}
+
 struct unit {
 	const char *suffix;
 	double factor;
@@ -58,7 +75,7 @@ int parse_duration_ms(const char *s, int64_t *out, struct err *err)
 	if (!s || !*s)
 		return err_usage(err, "empty duration (expected e.g. 30s, 15m, 2h, 1d)");
 	errno = 0;
-	total = strtod(s, &end);
+	total = parse_decimal(s, &end);
 	if (end != s && *end == '\0' && isdigit((unsigned char)*s) && !errno && total >= 0) {
 		total *= 1000; /* a bare number means seconds */
 		goto done;
@@ -72,7 +89,7 @@ int parse_duration_ms(const char *s, int64_t *out, struct err *err)
 		if (!isdigit((unsigned char)*p))
 			goto bad;
 		errno = 0;
-		v = strtod(p, &end);
+		v = parse_decimal(p, &end);
 		if (end == p || errno || v < 0)
 			goto bad;
 		u = unit_match(duration_units, ARRAY_SIZE(duration_units), end, &len);
@@ -100,7 +117,7 @@ int parse_size_bytes(const char *s, int64_t *out, struct err *err)
 	if (!s || !*s || (!isdigit((unsigned char)*s) && *s != '.'))
 		goto bad;
 	errno = 0;
-	v = strtod(s, &end);
+	v = parse_decimal(s, &end);
 	if (end == s || errno || v < 0)
 		goto bad;
 	u = unit_match(size_units, ARRAY_SIZE(size_units), end, &len);
@@ -213,9 +230,14 @@ void format_size(int64_t bytes, char *buf, size_t size)
 		v /= 1024;
 		i++;
 	}
+	/* Round as printed first, so 1048575 reads 1.0M rather than 1024K. */
+	if (i > 0 && i < 5 && v >= 1023.5) {
+		v /= 1024;
+		i++;
+	}
 	if (i == 0)
 		snprintf(buf, size, "%lldB", (long long)bytes);
-	else if (v < 10)
+	else if (v < 9.95)
 		snprintf(buf, size, "%.1f%c", v, suffix[i]);
 	else
 		snprintf(buf, size, "%.0f%c", v, suffix[i]);
@@ -223,15 +245,19 @@ void format_size(int64_t bytes, char *buf, size_t size)
 
 void format_rfc3339(int64_t epoch_ms, char *buf, size_t size)
 {
-	time_t t = (time_t)(epoch_ms / 1000);
+	int64_t seconds = epoch_ms / 1000, ms = epoch_ms % 1000;
+	time_t t;
 	struct tm tm;
 
+	if (ms < 0) { /* C division truncates toward zero */
+		ms += 1000;
+		seconds--;
+	}
+	t = (time_t)seconds;
 	gmtime_r(&t, &tm);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(epoch_ms % 1000));
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }
-
 int64_t parse_rfc3339_ms(const char *s)
 {
 	struct tm tm = { 0 };

@@ -83,6 +83,7 @@ static int store_migrate(struct store *store, struct err *err)
 		return 0;
 	if (store_exec(store, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
+	version = store_user_version(store); /* another process may have migrated meanwhile */
 	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
 		if (store_exec(store, migrations[v], err) < 0) {
 			store_exec(store, "ROLLBACK", NULL);
@@ -110,8 +111,12 @@ struct store *store_open(const char *path, struct err *err)
 	sqlite3_busy_timeout(store->db, 5000);
 	if (store_exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
 			      "PRAGMA foreign_keys=ON",
-		       err) < 0)
+		       err) < 0) {
+		if (sqlite3_errcode(store->db) == SQLITE_NOTADB || sqlite3_errcode(store->db) == SQLITE_CORRUPT)
+			err_set(err, "database %s is not a trainctl database or is corrupt (%s): move it "
+				     "aside to start afresh", path, sqlite3_errmsg(store->db));
 		goto fail;
+	}
 	if (store_migrate(store, err) < 0)
 		goto fail;
 	return store;
@@ -399,7 +404,7 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_object_set_new(job, "state", column_text(st, 2));
 	json_object_set_new(job, "reason", column_text(st, 3));
 	json_object_set_new(job, "command", spec_command(spec));
-	json_object_set(job, "cwd", json_object_get(spec, "cwd"));
+	json_object_set_new(job, "cwd", json_incref(json_object_get(spec, "cwd")) ?: json_null());
 	json_object_set_new(job, "pid", live ? column_int(st, 10) : json_null());
 	json_object_set_new(job, "exit_code", column_int(st, 8));
 	json_object_set_new(job, "signal", column_int(st, 9));

@@ -238,18 +238,24 @@ static void test_classify_user_signal_but_exit_1(void **state)
 
 static void test_classify_shim_note(void **state)
 {
-	struct job_exit ex = exited(-1);
+	struct job_exit ex = signalled(SIGKILL, 0);
 	char reason[256];
 
 	(void)state;
-	snprintf(ex.note, sizeof(ex.note), "cannot run 'pyhton': No such file or directory");
+	/* the shim gave up on the job: that is a failure, whatever else happened */
+	snprintf(ex.note, sizeof(ex.note), "the daemon vanished before the job was confirmed");
 	assert_int_equal(classify(&ex, reason), JOB_FAILED);
-	assert_string_equal(reason, "cannot run 'pyhton': No such file or directory");
+	assert_string_equal(reason, "the daemon vanished before the job was confirmed (SIGKILL)");
 
-	/* a note does not override a real exit status */
-	ex.exit_code = 0;
-	assert_int_equal(classify(&ex, reason), JOB_SUCCEEDED);
-	assert_string_equal(reason, "exit 0");
+	ex.stop_requested = 1;
+	ex.user_signal = SIGKILL;
+	assert_int_equal(classify(&ex, reason), JOB_FAILED);
+	assert_string_equal(reason, "the daemon vanished before the job was confirmed (SIGKILL)");
+
+	ex = exited(0);
+	snprintf(ex.note, sizeof(ex.note), "lost the log");
+	assert_int_equal(classify(&ex, reason), JOB_FAILED);
+	assert_string_equal(reason, "lost the log (exit 0)");
 }
 
 static void test_classify_small_reason_buffer(void **state)
@@ -460,7 +466,7 @@ static void test_json_file_round_trip(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/7.exit", tmpdir);
 	obj = job_exit_to_json(&ex);
-	assert_int_equal(json_file_write_atomic(path, obj, &err), 0);
+	assert_int_equal(json_file_write_atomic(path, obj, 1, &err), 0);
 	read_back = json_file_read(path, &err);
 	if (!read_back)
 		fail_msg("read failed: %s", err.msg);
@@ -502,8 +508,9 @@ static void test_json_file_overwrite(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/state.json", tmpdir);
-	assert_int_equal(json_file_write_atomic(path, a, &err), 0);
-	assert_int_equal(json_file_write_atomic(path, b, &err), 0);
+	/* durable first, then a quick (non-fsynced) overwrite */
+	assert_int_equal(json_file_write_atomic(path, a, 1, &err), 0);
+	assert_int_equal(json_file_write_atomic(path, b, 0, &err), 0);
 	got = json_file_read(path, &err);
 	assert_non_null(got);
 	assert_true(json_equal(got, b));
@@ -530,7 +537,7 @@ static void test_json_file_errors(void **state)
 	/* a directory that does not exist */
 	snprintf(path, sizeof(path), "%s/nodir/x.json", tmpdir);
 	err.msg[0] = '\0';
-	assert_int_equal(json_file_write_atomic(path, obj, &err), -1);
+	assert_int_equal(json_file_write_atomic(path, obj, 0, &err), -1);
 	assert_non_null(strstr(err.msg, "nodir/x.json"));
 
 	/* not JSON */

@@ -53,6 +53,24 @@ static void test_request_and_replies(void **state)
 	json_decref(bad);
 }
 
+static void test_event(void **state)
+{
+	struct err e = clean_err();
+	json_t *ev = proto_event("job-ended");
+	json_t *back;
+	char *line;
+
+	(void)state;
+	line = proto_encode(ev);
+	assert_string_equal(line, "{\"v\":1,\"event\":\"job-ended\"}\n");
+	back = proto_decode(line, strlen(line) - 1, &e);
+	assert_non_null(back);
+	assert_true(json_equal(ev, back));
+	json_decref(back);
+	free(line);
+	json_decref(ev);
+}
+
 static void test_encode_exact(void **state)
 {
 	json_t *req = proto_request("ping");
@@ -301,6 +319,24 @@ static void test_send_recv(void **state)
 	strbuf_release(&buf);
 }
 
+static void test_send_to_closed_peer(void **state)
+{
+	struct err e = clean_err();
+	json_t *req = proto_request("ping");
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+
+	(void)state;
+	/* every trainctl main ignores SIGPIPE; do the same here */
+	assert_int_equal(sigaction(SIGPIPE, &ign, &old), 0);
+	close(sv[0]);
+	sv[0] = -1;
+	assert_int_equal(proto_send(sv[1], req, &e), -1);
+	assert_non_null(strstr(e.msg, "cannot send"));
+	assert_non_null(strstr(e.msg, strerror(EPIPE)));
+	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+	json_decref(req);
+}
+
 /* Bytes we wrote to fd that the peer has not read yet. */
 static int unread_bytes(int fd)
 {
@@ -376,6 +412,40 @@ static void test_recv_split_message(void **state)
 	e = clean_err();
 	assert_null(proto_recv(sv[0], &buf, &e));
 	assert_non_null(strstr(e.msg, "connection closed"));
+	strbuf_release(&buf);
+}
+
+/* A peer that never ends its line is cut off at PROTO_MAX_LINE. */
+static void test_recv_too_long(void **state)
+{
+	struct strbuf buf = STRBUF_INIT;
+	struct err e = clean_err();
+
+	(void)state;
+	writer = fork();
+	assert_true(writer >= 0);
+	if (writer == 0) {
+		static char chunk[65536];
+		size_t sent = 0;
+
+		close(sv[0]);
+		memset(chunk, 'a', sizeof(chunk));
+		chunk[0] = '{';
+		while (sent <= PROTO_MAX_LINE + sizeof(chunk)) {
+			ssize_t n = write(sv[1], chunk, sizeof(chunk));
+
+			if (n <= 0)
+				_exit(0); /* the reader gave up */
+			sent += (size_t)n;
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	assert_null(proto_recv(sv[0], &buf, &e));
+	if (!strstr(e.msg, "too long"))
+		fail_msg("unexpected error: %s", e.msg);
+	assert_true(buf.len <= PROTO_MAX_LINE);
 	strbuf_release(&buf);
 }
 
@@ -500,6 +570,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_and_replies),
+		cmocka_unit_test(test_event),
 		cmocka_unit_test(test_encode_exact),
 		cmocka_unit_test(test_encode_decode_round_trip),
 		cmocka_unit_test(test_decode_uses_len_only),
@@ -510,7 +581,9 @@ int main(void)
 		cmocka_unit_test(test_take_line_empty_buffer),
 		cmocka_unit_test(test_take_line_bad_line_is_consumed),
 		cmocka_unit_test_setup_teardown(test_send_recv, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_send_to_closed_peer, setup_pair, teardown_pair),
 		cmocka_unit_test_setup_teardown(test_recv_split_message, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_recv_too_long, setup_pair, teardown_pair),
 		cmocka_unit_test_setup_teardown(test_recv_eof_mid_message, setup_pair, teardown_pair),
 		cmocka_unit_test_setup_teardown(test_recv_bad_version, setup_pair, teardown_pair),
 		cmocka_unit_test(test_reply_check),

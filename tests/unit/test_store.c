@@ -414,6 +414,11 @@ static void test_job_json_fresh(void **state)
 	assert_int_equal(json_array_size(json_object_get(job, "gpus")), 0);
 	assert_null_field(job, "progress");
 	assert_null_field(job, "checkpoint");
+	assert_null_field(job, "cpu_percent");
+	assert_null_field(job, "rss_bytes");
+	want = spec_argv();
+	assert_true(json_equal(json_object_get(job, "spec"), want));
+	json_decref(want);
 	json_decref(job);
 
 	assert_null(store_job_json(fx->store, id + 100));
@@ -515,6 +520,7 @@ static void test_job_json_sh_command_and_env(void **state)
 	struct fixture *fx = *state;
 	struct err err = { "", 0 };
 	json_t *spec, *job, *want, *stored;
+	char sql[256];
 	int64_t id;
 
 	open_store(fx);
@@ -532,13 +538,26 @@ static void test_job_json_sh_command_and_env(void **state)
 	json_decref(job);
 	json_decref(want);
 
-	/* but the stored spec does */
+	/* the stored spec is the same, without its environment ... */
 	stored = store_job_spec(fx->store, id);
 	assert_non_null(stored);
+	json_object_del(spec, "env");
 	assert_true(json_equal(stored, spec));
 	json_decref(stored);
 	assert_null(store_job_spec(fx->store, id + 1));
 	json_decref(spec);
+
+	/* ... which is kept apart, in its own column */
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM jobs WHERE id = %lld AND env = '{\"HF_TOKEN\":\"secret\"}' "
+		 "AND spec NOT LIKE '%%secret%%'",
+		 (long long)id);
+	assert_int_equal(sql_int(fx->db, sql), 1);
+	/* a spec without one stores NULL */
+	id = insert(fx->store, "noenv", JOB_QUEUED);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE id = %lld AND env IS NULL",
+		 (long long)id);
+	assert_int_equal(sql_int(fx->db, sql), 1);
 }
 
 static void test_job_json_progress_and_checkpoint(void **state)
@@ -582,7 +601,7 @@ static void test_job_list(void **state)
 {
 	struct fixture *fx = *state;
 	char got[256], want[256];
-	int64_t q, r, s, f, p;
+	int64_t q, r, s, f, p, t, l;
 	json_t *list;
 
 	open_store(fx);
@@ -591,17 +610,20 @@ static void test_job_list(void **state)
 	s = insert(fx->store, "s", JOB_SUCCEEDED);
 	f = insert(fx->store, "f", JOB_FAILED);
 	p = insert(fx->store, "p", JOB_PAUSED);
+	t = insert(fx->store, "t", JOB_STOPPING);
+	l = insert(fx->store, "l", JOB_LOST);
 
 	list = store_job_list(fx->store, 0, -1);
 	list_ids(list, got, sizeof(got));
-	snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)q, (long long)r, (long long)p);
+	snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld", (long long)q, (long long)r,
+		 (long long)p, (long long)t);
 	assert_string_equal(got, want);
 	json_decref(list);
 
 	list = store_job_list(fx->store, 1, -1);
 	list_ids(list, got, sizeof(got));
-	snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld,%lld", (long long)q, (long long)r,
-		 (long long)s, (long long)f, (long long)p);
+	snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld,%lld,%lld,%lld", (long long)q,
+		 (long long)r, (long long)s, (long long)f, (long long)p, (long long)t, (long long)l);
 	assert_string_equal(got, want);
 	assert_string_equal(str_field(json_array_get(list, 2), "name"), "s");
 	json_decref(list);
@@ -617,7 +639,12 @@ static void test_job_list(void **state)
 	snprintf(want, sizeof(want), "%lld", (long long)r);
 	assert_string_equal(got, want);
 	json_decref(list);
-	list = store_job_list(fx->store, 1, JOB_LOST);
+	list = store_job_list(fx->store, 0, JOB_LOST);
+	list_ids(list, got, sizeof(got));
+	snprintf(want, sizeof(want), "%lld", (long long)l);
+	assert_string_equal(got, want);
+	json_decref(list);
+	list = store_job_list(fx->store, 1, JOB_CANCELLED);
 	assert_int_equal(json_array_size(list), 0);
 	json_decref(list);
 }
@@ -729,7 +756,11 @@ static void test_delete_cascades_events(void **state)
 
 	assert_int_equal(store_job_delete(fx->store, id, &err), 0);
 	assert_null(store_job_json(fx->store, id));
-	assert_int_equal(store_job_resolve(fx->store, "doomed", &id, &err), -1);
+	{
+		int64_t found = -5;
+
+		assert_int_equal(store_job_resolve(fx->store, "doomed", &found, &err), -1);
+	}
 	events = store_job_events(fx->store, id);
 	assert_int_equal(json_array_size(events), 0);
 	json_decref(events);
@@ -744,6 +775,24 @@ static void test_delete_cascades_events(void **state)
 
 	/* deleting what is not there is not an error */
 	assert_int_equal(store_job_delete(fx->store, id, &err), 0);
+}
+
+/* ---- transactions ---- */
+
+static void test_begin_commit(void **state)
+{
+	struct fixture *fx = *state;
+
+	open_store(fx);
+	assert_int_equal(store_begin(fx->store), 0);
+	insert(fx->store, "a", JOB_QUEUED);
+	insert(fx->store, "b", JOB_QUEUED);
+	/* another connection does not see the open transaction */
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM jobs"), 0);
+	assert_int_equal(store_commit(fx->store), 0);
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM jobs"), 2);
+	/* a commit without a transaction fails instead of pretending */
+	assert_int_equal(store_commit(fx->store), -1);
 }
 
 /* ---- id lists ---- */
@@ -764,7 +813,7 @@ static void test_ids_active_and_finished_before(void **state)
 	struct fixture *fx = *state;
 	struct job_exit ex;
 	char got[256], want[256];
-	int64_t q, r, s, f, c, h;
+	int64_t q, r, s, f, c, h, st, pa, sp;
 
 	open_store(fx);
 	memset(&ex, 0, sizeof(ex));
@@ -777,6 +826,9 @@ static void test_ids_active_and_finished_before(void **state)
 	f = insert(fx->store, "f", JOB_RUNNING);
 	c = insert(fx->store, "c", JOB_QUEUED);
 	h = insert(fx->store, "h", JOB_HELD);
+	st = insert(fx->store, "st", JOB_STARTING);
+	pa = insert(fx->store, "pa", JOB_PAUSED);
+	sp = insert(fx->store, "sp", JOB_STOPPING);
 	ex.ended_at = 1000;
 	assert_int_equal(store_job_set_ended(fx->store, s, JOB_SUCCEEDED, "exit 0", &ex), 0);
 	ex.ended_at = 5000;
@@ -786,7 +838,8 @@ static void test_ids_active_and_finished_before(void **state)
 	assert_int_equal(store_job_set_state(fx->store, c, JOB_CANCELLED, "cancelled"), 0);
 
 	ids_string(store_job_ids_active(fx->store), got, sizeof(got));
-	snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)q, (long long)r, (long long)h);
+	snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld,%lld,%lld", (long long)q, (long long)r,
+		 (long long)h, (long long)st, (long long)pa, (long long)sp);
 	assert_string_equal(got, want);
 
 	ids_string(store_job_ids_finished_before(fx->store, 999), got, sizeof(got));
@@ -849,6 +902,7 @@ int main(void)
 		T(test_job_state_missing_is_lost),
 		T(test_events_in_order),
 		T(test_delete_cascades_events),
+		T(test_begin_commit),
 		T(test_ids_active_and_finished_before),
 		T(test_ids_many),
 	};
