@@ -34,6 +34,24 @@ static json_t *call_with_jobs(struct cmd_ctx *ctx, json_t *req)
 	return client_call(&ctx->paths, req, &ctx->err);
 }
 
+/*
+ * Wait for the jobs to end, surviving a daemon restart: jobs outlive the
+ * daemon, so when it goes away mid-wait we reconnect (starting a new one)
+ * and wait again.
+ */
+static json_t *wait_for_jobs(struct cmd_ctx *ctx, json_t *req)
+{
+	json_t *reply = call_with_jobs(ctx, json_incref(req));
+
+	for (int tries = 0; !reply && ctx->err.disconnected && tries < 100; tries++) {
+		json_decref(req);
+		req = proto_request("wait");
+		reply = call_with_jobs(ctx, json_incref(req));
+	}
+	json_decref(req);
+	return reply;
+}
+
 /* Put a parsed signal option into the request. */
 static int add_signal(struct cmd_ctx *ctx, json_t *req)
 {
@@ -82,7 +100,7 @@ static int stop_main(struct cmd_ctx *ctx)
 	if (opt_value(ctx, 't'))
 		json_object_set_new(req, "timeout_ms", json_integer(timeout));
 	json_object_set_new(req, "all", json_boolean(opt_count(ctx, OPT_ALL)));
-	reply = call_with_jobs(ctx, req);
+	reply = opt_count(ctx, OPT_ALL) ? call_with_jobs(ctx, req) : wait_for_jobs(ctx, req);
 	if (!reply)
 		return -1;
 	print_results(json_object_get(reply, "results"));
@@ -128,7 +146,7 @@ static int results_status(const json_t *results)
 
 static int wait_main(struct cmd_ctx *ctx)
 {
-	json_t *reply = call_with_jobs(ctx, proto_request("wait"));
+	json_t *reply = wait_for_jobs(ctx, proto_request("wait"));
 	int status;
 
 	if (!reply)
@@ -180,8 +198,10 @@ const struct cmd_entry cmd_resume = {
 const struct cmd_entry cmd_wait = {
 	.name = "wait",
 	.synopsis = "JOB...",
-	.summary = "Block until the jobs have ended. Exits 0 when all succeeded, else with the\n"
-		   "status of the first that did not: its exit code, or 128+N for signal N.",
+	.summary = "Block until the jobs have ended, then exit with their status as a shell would\n"
+		   "see it: the exit code (0 also for a job that exited 0 after a graceful stop),\n"
+		   "or 128+N for signal N. With several jobs, the first non-zero status wins.\n"
+		   "A daemon restart while waiting is survived: the wait carries on.",
 	.min_args = 1,
 	.max_args = -1,
 	.fn = wait_main,

@@ -13,6 +13,7 @@
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/sock.h"
+#include "lib/strbuf.h"
 #include "shim/shim.h"
 
 enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD };
@@ -59,20 +60,33 @@ static int daemon_status(struct cmd_ctx *ctx)
 	return 0;
 }
 
+/* Ask the daemon to exit and wait until it has let go of its lock (it then hangs up). */
 static int daemon_stop(struct cmd_ctx *ctx)
 {
+	struct strbuf buf = STRBUF_INIT;
 	struct err err = { 0 };
 	int fd = client_connect(&ctx->paths, 0, &err);
-	json_t *reply;
+	json_t *req = proto_request("shutdown");
+	json_t *reply = NULL;
+	char c;
 
 	if (fd < 0) {
+		json_decref(req);
 		printf("no daemon running for %s\n", ctx->paths.home);
 		return 0;
 	}
+	if (proto_send(fd, req, &ctx->err) == 0)
+		reply = proto_recv(fd, &buf, &ctx->err);
+	if (reply && proto_reply_check(reply, &ctx->err) == 0)
+		while (read(fd, &c, 1) > 0)
+			;
 	close(fd);
-	reply = client_call(&ctx->paths, proto_request("shutdown"), &ctx->err);
+	strbuf_release(&buf);
+	json_decref(req);
+	if (!reply)
+		return -1;
 	json_decref(reply);
-	return reply ? 0 : -1;
+	return ctx->err.msg[0] ? -1 : 0;
 }
 
 static int daemon_background(struct cmd_ctx *ctx)

@@ -123,9 +123,12 @@ static void print_show_spec(const json_t *spec)
 		 signal_name((int)json_integer_value(json_object_get(spec, "stop_signal"))), grace);
 	print_field("Stop:", buf);
 	format_size(log_max, size, sizeof(size));
-	snprintf(buf, sizeof(buf), "%s, rotated at %s (3 kept)",
-		 json_is_false(json_object_get(spec, "pty")) ? "pipes" : "pty",
-		 log_max > 0 ? size : "never");
+	if (log_max > 0)
+		snprintf(buf, sizeof(buf), "%s, log rotated at %s (3 kept)",
+			 json_is_false(json_object_get(spec, "pty")) ? "pipes" : "pty", size);
+	else
+		snprintf(buf, sizeof(buf), "%s, log never rotated",
+			 json_is_false(json_object_get(spec, "pty")) ? "pipes" : "pty");
 	print_field("Output:", buf);
 }
 

@@ -107,11 +107,12 @@ int cmd_parse(const struct cmd_entry *cmd, int argc, char **argv, struct cmd_ctx
 	ctx->argc = argc - optind;
 	ctx->argv = argv + optind;
 	if (ret == 0 && ctx->argc < cmd->min_args)
-		ret = err_usage(&ctx->err, "%s: missing %s (usage: trainctl %s %s)", cmd->name,
-				cmd->synopsis, cmd->name, cmd->synopsis);
+		ret = err_usage(&ctx->err, "%s: missing %s (usage: trainctl %s%s%s)", cmd->name,
+				cmd->synopsis, cmd->name, *cmd->synopsis ? " " : "", cmd->synopsis);
 	if (ret == 0 && cmd->max_args >= 0 && ctx->argc > cmd->max_args)
-		ret = err_usage(&ctx->err, "%s: unexpected argument '%s' (usage: trainctl %s %s)",
-				cmd->name, ctx->argv[cmd->max_args], cmd->name, cmd->synopsis);
+		ret = err_usage(&ctx->err, "%s: unexpected argument '%s' (usage: trainctl %s%s%s)",
+				cmd->name, ctx->argv[cmd->max_args], cmd->name,
+				*cmd->synopsis ? " " : "", cmd->synopsis);
 	free(longs);
 	strbuf_release(&shorts);
 	return ret;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/client.h"
@@ -38,6 +39,14 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_LOG_MAX, "log-max", OPT_VALUE, "SIZE", "rotate the log at SIZE, keep 3 (default 100M)" },
 	{ 0 },
 };
+
+static mode_t current_umask(void)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	return mask;
+}
 
 /* The caller's environment with every -e KEY=VAL applied. */
 static json_t *build_env(struct cmd_ctx *ctx)
@@ -136,6 +145,7 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	if (opt_value(ctx, 'n'))
 		json_object_set_new(spec, "name", json_string(opt_value(ctx, 'n')));
 	json_object_set_new(spec, "pty", json_boolean(!opt_count(ctx, OPT_NO_PTY)));
+	json_object_set_new(spec, "umask", json_integer(current_umask()));
 	json_object_set_new(spec, "env", build_env(ctx));
 	return spec;
 }

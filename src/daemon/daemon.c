@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,20 +194,25 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	return 0;
 }
 
+/*
+ * Let go of everything; the lock goes before the client connections close,
+ * so that a client that waits for its connection to close (daemon stop) can
+ * start a new daemon at once.
+ */
 static void daemon_release(struct daemon *d)
 {
-	while (d->clients)
-		client_close(d->clients);
 	if (d->listen_fd >= 0) {
 		unlink(d->paths.daemon_sock);
 		close(d->listen_fd);
 	}
 	store_close(d->store);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	while (d->clients)
+		client_close(d->clients);
 	loop_free(d->loop);
 	free(d->self_exe);
 	paths_release(&d->paths);
-	if (d->lock_fd >= 0)
-		close(d->lock_fd);
 }
 
 /* Tell whoever started us how start-up went: "ok", or the error. */
@@ -226,12 +232,15 @@ int daemon_run(int ready_fd)
 	struct err err = { 0 };
 
 	signal(SIGPIPE, SIG_IGN);
+	umask(077); /* the database and logs are private; jobs get their caller's umask back */
 	if (daemon_setup(&d, &err) < 0) {
 		daemon_report_ready(ready_fd, &err);
 		fprintf(stderr, "trainctl: %s\n", err.msg);
 		daemon_release(&d);
 		return 1;
 	}
+	if (chdir("/") < 0) /* never keep a directory busy */
+		daemon_log("cannot change directory to /: %s", strerror(errno));
 	daemon_log("daemon started for %s", d.paths.home);
 	daemon_report_ready(ready_fd, NULL);
 	loop_run(d.loop);

@@ -211,6 +211,15 @@ static void kill_orphaned_job(pid_t pid, uint64_t pid_start)
 	}
 }
 
+/* A shim that died without cleaning up leaves its socket behind. */
+static void unlink_job_socket(struct daemon *d, int64_t id)
+{
+	char *sock = paths_job_sock(&d->paths, id);
+
+	unlink(sock);
+	free(sock);
+}
+
 /* Settle a job whose shim is gone, from its exit record (or as lost). */
 static void supervise_settle(struct daemon *d, int64_t id)
 {
@@ -236,6 +245,7 @@ static void supervise_settle(struct daemon *d, int64_t id)
 		json_decref(shim);
 		free(shim_path);
 		store_job_set_ended(d->store, id, JOB_LOST, "supervisor-lost", NULL);
+		unlink_job_socket(d, id);
 		store_event_add(d->store, id, "lost", "the job's shim ended without recording an exit status");
 	}
 	daemon_log("job %lld ended: %s", (long long)id, job_state_name(store_job_state(d->store, id)));

@@ -12,6 +12,7 @@ static void err_vset(struct err *err, int usage, const char *fmt, va_list ap)
 		return;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	err->usage = usage;
+	err->disconnected = 0;
 }
 
 int err_set(struct err *err, const char *fmt, ...)

@@ -8,7 +8,8 @@
 
 struct err {
 	char msg[1024];
-	int usage; /* 1 when the error is the caller's bad input (exit 2) */
+	int usage;        /* 1 when the error is the caller's bad input (exit 2) */
+	int disconnected; /* 1 when the peer went away before answering */
 };
 
 /* Fill err (if not NULL) and return -1. */

@@ -107,6 +107,10 @@ enum job_state job_exit_classify(const struct job_exit *ex, char *reason, size_t
 		snprintf(reason, size, "%s (%s)", ex->note, end);
 		return JOB_FAILED;
 	}
+	if (ex->stop_requested && ex->killed_after_grace && ex->stop_timeout_ms == 0) {
+		snprintf(reason, size, "SIGKILL (no grace period)");
+		return JOB_STOPPED;
+	}
 	if (ex->stop_requested && ex->killed_after_grace) {
 		format_duration(ex->stop_timeout_ms, grace, sizeof(grace));
 		snprintf(reason, size, "SIGKILL after %s grace (ignored %s)", grace,

@@ -38,8 +38,12 @@ int paths_init(struct paths *paths, struct err *err)
 	const char *env = getenv("TRAINCTL_HOME");
 
 	memset(paths, 0, sizeof(*paths));
-	if (env && env[0])
+	if (env && env[0]) {
 		paths->home = absolute_path(env);
+		/* The daemon and shims run elsewhere: hand them the absolute path. */
+		if (env[0] != '/')
+			setenv("TRAINCTL_HOME", paths->home, 1);
+	}
 	else if (!(paths->home = default_home(err)))
 		return -1;
 	paths->db = xasprintf("%s/trainctl.db", paths->home);

@@ -100,12 +100,13 @@ json_t *proto_recv(int fd, struct strbuf *buf, struct err *err)
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			err_errno(err, "cannot read from the daemon");
-			return NULL;
-		}
-		if (n == 0) {
-			err_set(err, "connection closed by the daemon");
+		if (n <= 0) {
+			if (n < 0)
+				err_errno(err, "cannot read from the daemon");
+			else
+				err_set(err, "connection closed by the daemon");
+			if (err)
+				err->disconnected = 1;
 			return NULL;
 		}
 		if (buf->len + (size_t)n > PROTO_MAX_LINE) {

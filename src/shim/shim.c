@@ -257,8 +257,10 @@ static json_t *shim_handle(struct shim *shim, const json_t *req)
 	if (!op)
 		op = "";
 	if (strcmp(op, "stop") == 0) {
-		int64_t t = json_integer_value(json_object_get(req, "timeout_ms"));
-		shim_stop(shim, sig ? sig : shim->stop_signal, t > 0 ? t : shim->stop_timeout_ms);
+		json_t *t = json_object_get(req, "timeout_ms");
+		shim_stop(shim, sig ? sig : shim->stop_signal,
+			  json_is_integer(t) && json_integer_value(t) >= 0 ? json_integer_value(t)
+									 : shim->stop_timeout_ms);
 	} else if (strcmp(op, "signal") == 0 && sig > 0 && sig < NSIG) {
 		shim->exit.user_signal = sig;
 		shim_signal_tree(shim, sig);
@@ -369,6 +371,8 @@ static void shim_spawn_request(struct shim *shim, struct spawn_request *req)
 	req->envp = strv_from_json(json_object_get(shim->spec, "env"), id_var, name_var);
 	req->cwd = json_string_value(json_object_get(shim->spec, "cwd"));
 	req->use_pty = !json_is_false(json_object_get(shim->spec, "pty"));
+	req->umask = json_is_integer(json_object_get(shim->spec, "umask"))
+		? (int)json_integer_value(json_object_get(shim->spec, "umask")) : 022;
 	req->rows = 24;
 	req->cols = 80;
 	json_decref(sh_argv);
@@ -407,10 +411,11 @@ static int shim_read_spec(struct shim *shim, struct err *err)
 	if (!json_is_object(shim->spec))
 		return err_set(err, "bad job spec on stdin: %s", jerr.text);
 	shim->stop_signal = (int)json_integer_value(json_object_get(shim->spec, "stop_signal"));
-	shim->stop_timeout_ms = json_integer_value(json_object_get(shim->spec, "stop_timeout_ms"));
+	shim->stop_timeout_ms = json_is_integer(json_object_get(shim->spec, "stop_timeout_ms"))
+		? json_integer_value(json_object_get(shim->spec, "stop_timeout_ms")) : 30000;
 	if (shim->stop_signal <= 0)
 		shim->stop_signal = SIGTERM;
-	if (shim->stop_timeout_ms <= 0)
+	if (shim->stop_timeout_ms < 0)
 		shim->stop_timeout_ms = 30000;
 	return 0;
 }

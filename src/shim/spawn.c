@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/signals.h"
@@ -77,6 +78,7 @@ static void child_exec(const struct spawn_request *req, const char *program, int
 		child_fail(report, STAGE_TTY);
 	if (req->cwd && chdir(req->cwd) < 0)
 		child_fail(report, STAGE_CWD);
+	umask((mode_t)req->umask);
 	signals_reset_for_exec();
 	/* Everything but stdio goes at exec; the report pipe is already close-on-exec. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

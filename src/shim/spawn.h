@@ -17,6 +17,7 @@ struct spawn_request {
 	char **envp;     /* NULL-terminated */
 	const char *cwd;
 	int use_pty;
+	int umask; /* the caller's, restored for the job */
 	unsigned short rows, cols;
 };
 
