@@ -23,18 +23,21 @@
 #include "lib/xmalloc.h"
 
 /* In the grandchild: become the daemon, with the log as stdout/stderr. */
-static void exec_daemon(const struct paths *paths, int ready_fd)
+static void exec_daemon(const struct paths *paths, const char *exe, int ready_fd)
 {
 	char fdbuf[16];
 	char *argv[] = { "trainctl", "daemon", "--foreground", "--ready-fd", fdbuf, NULL };
 	int null = open("/dev/null", O_RDONLY);
 	int log = open(paths->daemon_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 
-	snprintf(fdbuf, sizeof(fdbuf), "%d", ready_fd);
-	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0 ||
+	    dup2(ready_fd, 3) < 0)
 		_exit(127);
-	fcntl(ready_fd, F_SETFD, 0);
-	execv("/proc/self/exe", argv);
+	/* The daemon outlives us: it must hold none of our caller's descriptors. */
+	fcntl(3, F_SETFD, 0);
+	close_range(4, ~0U, 0);
+	snprintf(fdbuf, sizeof(fdbuf), "3");
+	execv(exe, argv);
 	_exit(127);
 }
 
@@ -62,16 +65,23 @@ static int read_ready(const struct paths *paths, int fd, struct err *err)
 
 int client_start_daemon(const struct paths *paths, struct err *err)
 {
+	char exe[4096];
 	int ready[2], status;
+	ssize_t n;
 	pid_t pid;
 
+	/* Exec our own file by its name, so the daemon shows up as trainctl in ps. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return err_errno(err, "cannot find our own executable");
+	exe[n] = '\0';
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		return err_errno(err, "pipe");
 	pid = fork();
 	if (pid == 0) {
 		setsid();
 		if (fork() == 0)
-			exec_daemon(paths, ready[1]);
+			exec_daemon(paths, exe, ready[1]);
 		_exit(0);
 	}
 	close(ready[1]);

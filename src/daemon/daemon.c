@@ -59,8 +59,12 @@ static void client_close(struct client *c)
 	loop_remove(d->loop, c->watch);
 	close(c->fd);
 	strbuf_release(&c->in);
+	strbuf_release(&c->out);
 	free(c);
 }
+
+/* Past this much unread output we stop taking requests from a client. */
+#define CLIENT_OUT_MAX (1024 * 1024)
 
 /* Handle the requests buffered for c, one at a time. */
 static void client_process(struct client *c)
@@ -68,7 +72,7 @@ static void client_process(struct client *c)
 	struct err err = { 0 };
 	json_t *req;
 
-	while (!c->pending && proto_take_line(&c->in, &req, &err)) {
+	while (!c->pending && c->out.len < CLIENT_OUT_MAX && proto_take_line(&c->in, &req, &err)) {
 		if (!req) {
 			client_reply(c, proto_reply_error(&err));
 			continue;
@@ -78,25 +82,50 @@ static void client_process(struct client *c)
 	}
 }
 
+/* Write what the socket takes; watch for writability while output remains. */
+static int client_flush(struct client *c)
+{
+	while (c->out.len > 0) {
+		ssize_t n = write(c->fd, c->out.buf, c->out.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return -1;
+		strbuf_consume(&c->out, (size_t)n);
+	}
+	loop_modify_fd(c->daemon->loop, c->watch,
+		       EPOLLIN | EPOLLRDHUP | (c->out.len ? EPOLLOUT : 0));
+	return 0;
+}
+
 void client_reply(struct client *c, json_t *reply)
 {
-	int flags = fcntl(c->fd, F_GETFL);
+	char *line = proto_encode(reply);
 
-	/* Replies are small and the CLI is reading: write them in blocking mode. */
-	fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-	proto_send(c->fd, reply, NULL);
-	fcntl(c->fd, F_SETFL, flags);
+	strbuf_addstr(&c->out, line);
+	free(line);
 	json_decref(reply);
 	c->pending = 0;
+	client_flush(c); /* a write error shows up as EPOLLERR/EOF on the next read */
 }
 
 static void on_client(void *data, int fd, uint32_t events)
 {
 	struct client *c = data;
 	char buf[65536];
-	ssize_t n = read(fd, buf, sizeof(buf));
+	ssize_t n;
 
-	(void)events;
+	if ((events & EPOLLOUT) && client_flush(c) < 0) {
+		client_close(c);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		client_process(c);
+		return;
+	}
+	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0 || c->in.len + (size_t)n > PROTO_MAX_LINE) {

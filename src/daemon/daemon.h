@@ -37,12 +37,17 @@ struct daemon {
 	struct waiter *waiters;
 };
 
-/* A connected CLI. One request at a time; a request may be answered later. */
+/*
+ * A connected CLI. One request at a time; a request may be answered later.
+ * Replies are queued in `out` and written as the socket takes them, so a
+ * client that does not read can never block the daemon.
+ */
 struct client {
 	struct daemon *daemon;
 	int fd;
 	struct loop_watch *watch;
 	struct strbuf in;
+	struct strbuf out;
 	int pending;
 	struct client *next;
 };

@@ -202,12 +202,21 @@ void supervise_forget_client(struct daemon *d, struct client *c)
 	}
 }
 
-/* Kill what is left of a job whose shim died: its session, by pidfd and start time. */
+/*
+ * Kill what is left of a job whose shim died. Its processes have been
+ * re-parented away, so they are found by the job's session (the job called
+ * setsid, so its session id is its pid), not by parentage. SIGSTOP first so
+ * that none can fork or leave while we look; start times guard against
+ * strangers with a reused id.
+ */
 static void kill_orphaned_job(pid_t pid, uint64_t pid_start)
 {
-	if (pid > 0 && proc_alive(pid, pid_start)) {
-		signal_process_checked(pid, pid_start, SIGKILL);
-		signal_descendants(pid, SIGKILL);
+	if (pid <= 0 || pid_start == 0)
+		return;
+	signal_session(pid, pid_start, SIGSTOP);
+	for (int round = 0; round < 16; round++) {
+		if (signal_session(pid, pid_start, SIGKILL) == 0)
+			break;
 	}
 }
 

@@ -159,6 +159,22 @@ int proc_descendants(pid_t root, struct proc_list *out)
 	return 0;
 }
 
+int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out)
+{
+	struct proc_list all = { 0 };
+
+	if (proc_read_all(&all) < 0)
+		return -1;
+	for (size_t i = 0; i < all.len; i++) {
+		const struct proc_stat *st = &all.items[i];
+		if (st->state != 'Z' && st->state != 'X' && st->start_time >= min_start &&
+		    (st->session == sid || st->pgrp == sid))
+			proc_list_push(out, st);
+	}
+	proc_list_release(&all);
+	return 0;
+}
+
 /* The boot time in epoch milliseconds, from the btime line of /proc/stat. */
 static int64_t boot_time_ms(void)
 {

@@ -47,6 +47,12 @@ struct proc_list {
  */
 int proc_descendants(pid_t root, struct proc_list *out);
 void proc_list_release(struct proc_list *list);
+/*
+ * Every live process of session sid (or of process group sid) that started
+ * no earlier than min_start: what is left of a job whose supervisor died,
+ * after its processes were re-parented away from it.
+ */
+int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out);
 
 /* Milliseconds since the epoch at which a process with this start time began. */
 int64_t proc_start_epoch_ms(uint64_t start_time);

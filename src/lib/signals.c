@@ -29,17 +29,35 @@ int signal_process_checked(pid_t pid, uint64_t start_time, int sig)
 	return ret;
 }
 
+static int signal_list(const struct proc_list *list, int sig)
+{
+	int count = 0;
+
+	for (size_t i = 0; i < list->len; i++) {
+		if (signal_process_checked(list->items[i].pid, list->items[i].start_time, sig) == 0)
+			count++;
+	}
+	return count;
+}
+
 int signal_descendants(pid_t root, int sig)
 {
 	struct proc_list list = { 0 };
 	int count = 0;
 
-	if (proc_descendants(root, &list) < 0)
-		return 0;
-	for (size_t i = 0; i < list.len; i++) {
-		if (signal_process_checked(list.items[i].pid, list.items[i].start_time, sig) == 0)
-			count++;
-	}
+	if (proc_descendants(root, &list) == 0)
+		count = signal_list(&list, sig);
+	proc_list_release(&list);
+	return count;
+}
+
+int signal_session(pid_t sid, uint64_t min_start, int sig)
+{
+	struct proc_list list = { 0 };
+	int count = 0;
+
+	if (proc_session_members(sid, min_start, &list) == 0)
+		count = signal_list(&list, sig);
 	proc_list_release(&list);
 	return count;
 }

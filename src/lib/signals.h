@@ -19,6 +19,11 @@ int signal_process_checked(pid_t pid, uint64_t start_time, int sig);
  * processes were signalled.
  */
 int signal_descendants(pid_t root, int sig);
+/*
+ * Signal every live member of session (or process group) sid that started
+ * no earlier than min_start. Returns how many were signalled.
+ */
+int signal_session(pid_t sid, uint64_t min_start, int sig);
 /* Restore default dispositions and an empty mask (for a child about to exec). */
 void signals_reset_for_exec(void);
 

@@ -46,15 +46,42 @@ static void logfile_rotate(struct logfile *log)
 		log->fd = -1;
 }
 
+/* How much of data fits before the limit: up to its last newline when it has one. */
+static size_t logfile_room(const struct logfile *log, const char *data, size_t len)
+{
+	size_t room = log->max > log->size ? (size_t)(log->max - log->size) : 0;
+
+	if (log->max <= 0 || len <= room)
+		return len;
+	for (size_t i = room; i > 0; i--) {
+		if (data[i - 1] == '\n')
+			return i;
+	}
+	/* No line end fits: a fresh file takes what fits, a used one rotates first. */
+	return log->size == 0 ? (room ? room : len) : 0;
+}
+
 int logfile_write(struct logfile *log, const void *data, size_t len)
 {
-	if (log->max > 0 && log->size > 0 && log->size + (int64_t)len > log->max)
-		logfile_rotate(log);
-	if (log->fd < 0 && logfile_reopen(log, NULL) < 0)
-		return -1;
-	if (write_all(log->fd, data, len) < 0)
-		return -1;
-	log->size += (int64_t)len;
+	const char *p = data;
+
+	while (len > 0) {
+		size_t n = logfile_room(log, p, len);
+
+		if (n == 0) {
+			logfile_rotate(log);
+			continue;
+		}
+		if (log->fd < 0 && logfile_reopen(log, NULL) < 0)
+			return -1;
+		if (write_all(log->fd, p, n) < 0)
+			return -1;
+		log->size += (int64_t)n;
+		p += n;
+		len -= n;
+		if (len > 0)
+			logfile_rotate(log);
+	}
 	return 0;
 }
 

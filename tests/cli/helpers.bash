@@ -46,13 +46,11 @@ wait_for() {
 # Live pids whose environment carries this test's TRAINCTL_HOME.
 home_pids() {
 	local f pid
-	for f in /proc/[0-9]*/environ; do
+	for f in $(grep -lzxF "TRAINCTL_HOME=$TRAINCTL_HOME" /proc/[0-9]*/environ 2>/dev/null); do
 		pid=${f#/proc/}
 		pid=${pid%/environ}
 		[ "$pid" = "$$" ] && continue
-		if tr '\0' '\n' <"$f" 2>/dev/null | grep -qxF "TRAINCTL_HOME=$TRAINCTL_HOME"; then
-			alive "$pid" && echo "$pid"
-		fi
+		alive "$pid" && echo "$pid"
 	done
 	return 0
 }
@@ -63,7 +61,7 @@ pids_matching() {
 	for f in /proc/[0-9]*/cmdline; do
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
-		if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$1"; then
+		if { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$1"; then
 			alive "$pid" && echo "$pid"
 		fi
 	done

@@ -457,7 +457,7 @@ static void list_dir(char *out, size_t size)
 static void test_json_file_round_trip(void **state)
 {
 	struct job_exit ex = sample_exit(), back;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	char path[256], names[1024], text[4096];
 	json_t *obj, *read_back;
 	ssize_t n;
@@ -500,7 +500,7 @@ static void test_json_file_round_trip(void **state)
 
 static void test_json_file_overwrite(void **state)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	char path[256], names[1024];
 	json_t *a = json_pack("{s:i, s:[i, i]}", "a", 1, "b", 1, 2);
 	json_t *b = json_pack("{s:s}", "c", "second");
@@ -523,7 +523,7 @@ static void test_json_file_overwrite(void **state)
 
 static void test_json_file_errors(void **state)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	char path[256], names[1024];
 	json_t *obj = json_pack("{s:i}", "x", 1);
 	FILE *f;

@@ -20,7 +20,7 @@
 
 static int64_t duration_ok(const char *s)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t v = -12345;
 
 	if (parse_duration_ms(s, &v, &err) != 0)
@@ -30,7 +30,7 @@ static int64_t duration_ok(const char *s)
 
 static void duration_bad(const char *s)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t v = -12345;
 
 	if (parse_duration_ms(s, &v, &err) != -1)
@@ -110,7 +110,7 @@ static void test_duration_errors(void **state)
 
 static void test_duration_empty(void **state)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t v = -7;
 
 	(void)state;
@@ -129,7 +129,7 @@ static void test_duration_empty(void **state)
 
 static int64_t size_ok(const char *s)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t v = -12345;
 
 	if (parse_size_bytes(s, &v, &err) != 0)
@@ -139,7 +139,7 @@ static int64_t size_ok(const char *s)
 
 static void size_bad(const char *s)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t v = -12345;
 
 	if (parse_size_bytes(s, &v, &err) != -1)
@@ -181,7 +181,7 @@ static void test_size_case_insensitive(void **state)
 
 static void test_size_errors(void **state)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t v = -3;
 
 	(void)state;
@@ -207,7 +207,7 @@ static void test_size_errors(void **state)
 
 static int signal_ok(const char *s)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int v = -1;
 
 	if (parse_signal(s, &v, &err) != 0)
@@ -217,7 +217,7 @@ static int signal_ok(const char *s)
 
 static void signal_bad(const char *s)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int v = -77;
 
 	if (parse_signal(s, &v, &err) != -1)
@@ -257,7 +257,7 @@ static void test_signal_numbers(void **state)
 
 static void test_signal_errors(void **state)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int v = -5;
 
 	(void)state;

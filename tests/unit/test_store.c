@@ -65,7 +65,7 @@ static int teardown(void **state)
 
 static struct store *open_store(struct fixture *fx)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 
 	fx->store = store_open(fx->db, &err);
 	if (!fx->store)
@@ -81,7 +81,7 @@ static json_t *spec_argv(void)
 
 static int64_t insert(struct store *store, const char *name, enum job_state st)
 {
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	json_t *spec = spec_argv();
 	int64_t id = -1;
 
@@ -181,7 +181,7 @@ static void test_open_creates_schema(void **state)
 static void test_open_missing_directory(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/no/such/dir/trainctl.db", fx->dir);
@@ -224,7 +224,7 @@ static void test_reopen_keeps_rows(void **state)
 static void test_refuses_newer_schema(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	char pragma[64];
 
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
@@ -253,7 +253,7 @@ static void write_file(const char *path, const void *data, size_t len)
 static void test_refuses_garbage_file(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	unsigned char junk[8192];
 	uint32_t x = 2463534242u;
 
@@ -275,7 +275,7 @@ static void test_refuses_garbage_file(void **state)
 static void test_refuses_small_text_file(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	const char text[] = "this is not a database, just some notes\n";
 
 	write_file(fx->db, text, strlen(text));
@@ -289,7 +289,7 @@ static void test_refuses_small_text_file(void **state)
 static void test_insert_and_resolve(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t a, b, c, id;
 	char text[32];
 
@@ -333,7 +333,7 @@ static void test_insert_and_resolve(void **state)
 static void test_resolve_after_delete(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t a, b, id;
 
 	open_store(fx);
@@ -518,7 +518,7 @@ static void test_job_json_ended_without_exit(void **state)
 static void test_job_json_sh_command_and_env(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	json_t *spec, *job, *want, *stored;
 	char sql[256];
 	int64_t id;
@@ -742,7 +742,7 @@ static void test_events_in_order(void **state)
 static void test_delete_cascades_events(void **state)
 {
 	struct fixture *fx = *state;
-	struct err err = { "", 0 };
+	struct err err = { 0 };
 	int64_t id, other;
 	char sql[128];
 	json_t *events;
