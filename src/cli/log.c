@@ -175,8 +175,7 @@ static int follow(const char *log, const char *logs_dir, const char *exit_path,
 
 static int log_main(struct cmd_ctx *ctx)
 {
-	json_t *req = proto_request("show");
-	json_t *reply, *job;
+	json_t *req, *reply, *job;
 	const char *log;
 	long lines = -1;
 	int n, fd = -1, ret = 0;
@@ -187,6 +186,7 @@ static int log_main(struct cmd_ctx *ctx)
 					 opt_value(ctx, 'n'));
 		lines = n;
 	}
+	req = proto_request("show");
 	json_object_set_new(req, "jobs", cmd_jobs_array(ctx));
 	reply = client_call(&ctx->paths, req, &ctx->err);
 	if (!reply)
@@ -202,6 +202,11 @@ static int log_main(struct cmd_ctx *ctx)
 		ret = follow(log, ctx->paths.logs, exit_path, ctx->paths.jobs, fd);
 		fd = -1;
 		free(exit_path);
+		/* The output has ended; return once the daemon has recorded the end too. */
+		req = proto_request("wait");
+		json_object_set_new(req, "jobs", cmd_jobs_array(ctx));
+		json_decref(client_call(&ctx->paths, req, &ctx->err));
+		ctx->err.msg[0] = '\0';
 	}
 	if (fd >= 0)
 		close(fd);

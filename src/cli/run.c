@@ -118,7 +118,7 @@ static int parse_limits(struct cmd_ctx *ctx, json_t *spec)
 static int build_command(struct cmd_ctx *ctx, json_t *spec)
 {
 	const char *sh = opt_value(ctx, OPT_SH);
-	json_t *argv = json_array();
+	json_t *argv;
 
 	if (sh && ctx->argc > 0)
 		return err_usage(&ctx->err, "run: give either --sh 'CMD' or COMMAND [ARG...], not both");
@@ -127,6 +127,7 @@ static int build_command(struct cmd_ctx *ctx, json_t *spec)
 					    "[--] COMMAND [ARG...])");
 	if (sh)
 		json_object_set_new(spec, "sh", json_string(sh));
+	argv = json_array();
 	for (int i = 0; i < ctx->argc; i++)
 		json_array_append_new(argv, json_string(ctx->argv[i]));
 	json_object_set_new(spec, "argv", argv);

@@ -237,6 +237,7 @@ static void daemon_release(struct daemon *d)
 	store_close(d->store);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	supervise_release(d);
 	while (d->clients)
 		client_close(d->clients);
 	loop_free(d->loop);

@@ -423,6 +423,17 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	return 0;
 }
 
+void supervise_release(struct daemon *d)
+{
+	while (d->active)
+		active_free(d, d->active);
+	while (d->waiters) {
+		struct waiter *w = d->waiters;
+		d->waiters = w->next;
+		waiter_free(w);
+	}
+}
+
 void supervise_reap(struct daemon *d)
 {
 	(void)d;

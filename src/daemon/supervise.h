@@ -17,6 +17,8 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 		    struct err *err);
 /* At daemon start-up: adopt live shims, settle jobs whose shims ended. */
 void supervise_recover(struct daemon *d);
+/* At daemon exit: forget every shim and waiter (the shims and jobs run on). */
+void supervise_release(struct daemon *d);
 /* The daemon got SIGCHLD: reap the shims it started itself. */
 void supervise_reap(struct daemon *d);
 

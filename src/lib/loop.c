@@ -1,6 +1,6 @@
 /*
  * The epoll loop; see loop.h. Removed watches are only marked dead during a
- * dispatch round and freed after it, so a callback can remove any watch
+ * dispatch round and freed after it (or by loop_free), so a callback can remove any watch
  * (its own included) without the loop touching freed memory.
  */
 #include "lib/loop.h"
@@ -25,13 +25,13 @@ struct loop_watch {
 	loop_fd_fn fn;
 	loop_signal_fn signal_fn;
 	void *data;
-	struct loop_watch *next_dead;
+	struct loop_watch *next;
 };
 
 struct loop {
 	int epfd;
 	int stopping;
-	struct loop_watch *dead;
+	struct loop_watch *watches; /* every watch, live or dead */
 };
 
 struct loop *loop_new(void)
@@ -46,10 +46,16 @@ struct loop *loop_new(void)
 
 static void loop_free_dead(struct loop *loop)
 {
-	while (loop->dead) {
-		struct loop_watch *w = loop->dead;
-		loop->dead = w->next_dead;
-		free(w);
+	struct loop_watch **pp = &loop->watches;
+
+	while (*pp) {
+		struct loop_watch *w = *pp;
+		if (w->dead) {
+			*pp = w->next;
+			free(w);
+		} else {
+			pp = &w->next;
+		}
 	}
 }
 
@@ -57,6 +63,8 @@ void loop_free(struct loop *loop)
 {
 	if (!loop)
 		return;
+	for (struct loop_watch *w = loop->watches; w; w = w->next)
+		loop_remove(loop, w);
 	loop_free_dead(loop);
 	close(loop->epfd);
 	free(loop);
@@ -73,6 +81,8 @@ static struct loop_watch *loop_watch_add(struct loop *loop, enum watch_kind kind
 	w->data = data;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		fatal("epoll_ctl add fd %d: %s", fd, strerror(errno));
+	w->next = loop->watches;
+	loop->watches = w;
 	return w;
 }
 
@@ -100,8 +110,6 @@ void loop_remove(struct loop *loop, struct loop_watch *w)
 	if (w->kind != WATCH_FD)
 		close(w->fd);
 	w->dead = 1;
-	w->next_dead = loop->dead;
-	loop->dead = w;
 }
 
 static struct loop_watch *loop_timer(struct loop *loop, int64_t ms, int periodic, loop_fd_fn fn,

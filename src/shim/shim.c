@@ -459,6 +459,18 @@ static void shim_watch(struct shim *shim)
 	loop_add_fd(shim->loop, shim->listen_fd, EPOLLIN, shim_on_accept, shim);
 }
 
+static void shim_release(struct shim *shim)
+{
+	if (shim->sock_path)
+		unlink(shim->sock_path);
+	free(shim->sock_path);
+	if (shim->log.path)
+		logfile_close(&shim->log);
+	json_decref(shim->spec);
+	loop_free(shim->loop);
+	paths_release(&shim->paths);
+}
+
 /* Start-up failed: tell the daemon why, and leave nothing behind. */
 static int shim_fail(struct shim *shim, const struct err *err)
 {
@@ -469,8 +481,7 @@ static int shim_fail(struct shim *shim, const struct err *err)
 	json_decref(msg);
 	if (shim->pid > 0)
 		waitpid(shim->pid, NULL, 0);
-	if (shim->sock_path)
-		unlink(shim->sock_path);
+	shim_release(shim);
 	return 1;
 }
 
@@ -513,6 +524,6 @@ int shim_run(int64_t id)
 	shim_watch(&shim);
 	shim_reap(&shim);
 	loop_run(shim.loop);
-	unlink(shim.sock_path);
+	shim_release(&shim);
 	return 0;
 }
