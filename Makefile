@@ -3,6 +3,7 @@
 #   make check      build, then run the unit tests (cmocka) and the CLI scenarios (bats)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make demo       the quick-start demo (scripts/demo)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -31,6 +32,15 @@ DAEMON_SRC := $(wildcard src/daemon/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
 TRAINCTL_SRC := src/main.c $(CLI_SRC) $(DAEMON_SRC) $(SHIM_SRC) $(LIB_SRC)
 
+# Quiet by default; `make V=1` shows the commands.
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 TRAINCTL := $(BUILD)/trainctl
@@ -40,27 +50,27 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
 
-.PHONY: all check unit bats asan install uninstall clean bench deps demo
+.PHONY: all check unit bats asan install uninstall clean deps demo
 all: $(TRAINCTL) $(TRAINSIM)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(TRAINCTL): $(call obj,$(TRAINCTL_SRC))
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(TRAINSIM): $(call obj,tools/train-sim.c)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -lm -o $@
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -lm -o $@
 
 # Unit tests link the library objects (no main) with cmocka.
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(LIB_SRC))
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/tests/%: $(call obj,tests/helpers/%.c)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@
 
 check: all $(UNIT_BIN) $(HELPER_BIN)
 	@BUILD=$(BUILD) tests/run-all
@@ -69,14 +79,11 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
 bats: all $(HELPER_BIN)
-	bats tests/cli
+	BUILD=$(BUILD) bats tests/cli
 
 asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" check
-
-bench: all
-	bench/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
