@@ -103,4 +103,7 @@ demo:
 clean:
 	rm -rf $(BUILD)
 
+# Keep intermediate objects (and keep make from printing their removal after the tests).
+.SECONDARY:
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
