@@ -10,10 +10,6 @@
 load helpers
 
 setup() {
-	[ -x "$TRAINCTL" ] || {
-		echo "trainctl not built at $TRAINCTL (run make)" >&2
-		return 1
-	}
 	setup_home
 }
 

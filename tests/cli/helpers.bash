@@ -11,10 +11,44 @@ case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 TRAINCTL="${TRAINCTL:-$BUILD/trainctl}"
 TRAIN_SIM="${TRAIN_SIM:-$BUILD/train-sim}"
 
+# Every test: a private home, a work directory, and $CK, a per-test path put
+# on train-sim command lines so that their processes can be found by it.
 setup_home() {
+	[ -x "$TRAINCTL" ] || {
+		echo "trainctl not built at $TRAINCTL (run make)" >&2
+		return 1
+	}
 	export TRAINCTL_HOME="$BATS_TEST_TMPDIR/home"
+	CK="$BATS_TEST_TMPDIR/ck"
 	mkdir -p "$BATS_TEST_TMPDIR/work"
 	cd "$BATS_TEST_TMPDIR/work"
+}
+
+# sim ARGS...: the train-sim command line, marked with this test's $CK.
+sim() {
+	echo "$TRAIN_SIM" --checkpoint-dir "$CK" "$@"
+}
+
+# start ARGS...: trainctl run ARGS, which must succeed; the id goes to $ID.
+start() {
+	ID=$(tc run "$@")
+	[[ $ID =~ ^[0-9]+$ ]]
+}
+
+job_ended() {
+	case "$(job_field "$1" state)" in
+	succeeded | failed | stopped | cancelled | lost) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# stat_field PID N: field N (1-based, as in proc(5)) of /proc/PID/stat.
+stat_field() {
+	local stat rest
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	rest=${stat##*) }
+	read -r -a rest <<<"$rest"
+	echo "${rest[$(($2 - 3))]}"
 }
 
 tc() {

@@ -9,7 +9,6 @@ load helpers
 
 setup() {
 	setup_home
-	CK="$BATS_TEST_TMPDIR/ck"
 	ulimit -c 0 # the SIGSEGV test must not leave core files around
 }
 
@@ -18,24 +17,6 @@ teardown() {
 }
 
 # ---- helpers -----------------------------------------------------------------
-
-# sim ARGS...: the train-sim command line, marked with this test's $CK.
-sim() {
-	echo "$TRAIN_SIM" --checkpoint-dir "$CK" "$@"
-}
-
-# start ARGS...: trainctl run ARGS, which must succeed; the id goes to $ID.
-start() {
-	ID=$(tc run "$@")
-	[[ $ID =~ ^[0-9]+$ ]]
-}
-
-job_ended() {
-	case "$(job_field "$1" state)" in
-	succeeded | failed | stopped | cancelled | lost) return 0 ;;
-	*) return 1 ;;
-	esac
-}
 
 # The job's log with the PTY's \r removed.
 plain_log() {

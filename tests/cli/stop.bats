@@ -9,7 +9,6 @@ load helpers
 
 setup() {
 	setup_home
-	CK="$BATS_TEST_TMPDIR/ck"
 }
 
 teardown() {
@@ -17,17 +16,6 @@ teardown() {
 }
 
 # ---- helpers -----------------------------------------------------------------
-
-# sim ARGS...: the train-sim command line, marked with this test's $CK.
-sim() {
-	echo "$TRAIN_SIM" --checkpoint-dir "$CK" "$@"
-}
-
-# start ARGS...: trainctl run ARGS, which must succeed; the id goes to $ID.
-start() {
-	ID=$(tc run "$@")
-	[[ $ID =~ ^[0-9]+$ ]]
-}
 
 # start_sim [RUN OPTIONS] -- [SIM ARGS]: a long train-sim run, waited on
 # until it has finished its first epoch (so its signal handlers are in place).
@@ -40,22 +28,6 @@ start_sim() {
 	shift
 	start "${opts[@]}" -- $(sim --epochs 100000 --epoch-time 0.1 "$@")
 	wait_for 10 log_has "$ID" 'Epoch 1/'
-}
-
-job_ended() {
-	case "$(job_field "$1" state)" in
-	succeeded | failed | stopped | cancelled | lost) return 0 ;;
-	*) return 1 ;;
-	esac
-}
-
-# stat_field PID N: field N (1-based, as in proc(5)) of /proc/PID/stat.
-stat_field() {
-	local stat rest
-	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-	rest=${stat##*) }
-	read -r -a rest <<<"$rest"
-	echo "${rest[$(($2 - 3))]}"
 }
 
 marked_pids() { pids_matching "$CK"; }
