@@ -33,7 +33,8 @@ struct cmd_ctx;
 struct cmd_entry {
 	const char *name;
 	const char *synopsis; /* operands, e.g. "JOB..." */
-	const char *summary;
+	const char *brief;    /* one line for the command list */
+	const char *summary;  /* the paragraph of --help */
 	const struct opt_spec *opts; /* terminated by { 0 } */
 	int min_args;
 	int max_args; /* -1: any number */

@@ -158,6 +158,7 @@ static int wait_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_stop = {
 	.name = "stop",
+	.brief = "stop jobs gracefully: stop signal, grace period, SIGKILL",
 	.synopsis = "JOB... | --all",
 	.summary = "Stop jobs gracefully: SIGCONT if paused, the stop signal to the process group,\n"
 		   "then SIGKILL to every remaining descendant after the grace period. Returns\n"
@@ -169,6 +170,7 @@ const struct cmd_entry cmd_stop = {
 
 const struct cmd_entry cmd_kill = {
 	.name = "kill",
+	.brief = "send a signal to a job's whole process tree",
 	.synopsis = "JOB...",
 	.summary = "Send a signal (default SIGKILL) to every process of the jobs' trees.",
 	.opts = kill_opts,
@@ -179,6 +181,7 @@ const struct cmd_entry cmd_kill = {
 
 const struct cmd_entry cmd_pause = {
 	.name = "pause",
+	.brief = "freeze jobs' process trees (SIGSTOP)",
 	.synopsis = "JOB...",
 	.summary = "Freeze the jobs' whole process trees (SIGSTOP).",
 	.min_args = 1,
@@ -188,6 +191,7 @@ const struct cmd_entry cmd_pause = {
 
 const struct cmd_entry cmd_resume = {
 	.name = "resume",
+	.brief = "continue paused jobs (SIGCONT)",
 	.synopsis = "JOB...",
 	.summary = "Continue paused jobs (SIGCONT to the whole tree).",
 	.min_args = 1,
@@ -197,6 +201,7 @@ const struct cmd_entry cmd_resume = {
 
 const struct cmd_entry cmd_wait = {
 	.name = "wait",
+	.brief = "block until jobs end; exit with their status",
 	.synopsis = "JOB...",
 	.summary = "Block until the jobs have ended, then exit with their status as a shell would\n"
 		   "see it: the exit code (0 also for a job that exited 0 after a graceful stop),\n"

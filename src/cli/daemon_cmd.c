@@ -128,6 +128,7 @@ static int daemon_cmd_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_daemon = {
 	.name = "daemon",
+	.brief = "start, inspect or stop the daemon",
 	.synopsis = "[status|stop]",
 	.summary = "Start the daemon in the background (commands start it on demand anyway),\n"
 		   "run it in the foreground, show its status, or stop it. Stopping the daemon\n"
@@ -154,6 +155,7 @@ static int shim_entry(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_shim = {
 	.name = "shim",
+	.brief = "internal: the per-job supervisor",
 	.synopsis = "",
 	.summary = "Internal: the per-job supervisor, started by the daemon.",
 	.opts = shim_opts,

@@ -14,12 +14,9 @@ void help_print_overview(FILE *out)
 		     "A process manager for machine-learning training jobs.\n\nCommands:\n");
 	for (int i = 0; cmd_table[i]; i++) {
 		const struct cmd_entry *cmd = cmd_table[i];
-		const char *nl = strchr(cmd->summary, '\n');
-		int len = nl ? (int)(nl - cmd->summary) : (int)strlen(cmd->summary);
 
-		if (cmd->flags & CMD_HIDDEN)
-			continue;
-		fprintf(out, "  %-9s %.*s%s\n", cmd->name, len, cmd->summary, nl ? " ..." : "");
+		if (!(cmd->flags & CMD_HIDDEN))
+			fprintf(out, "  %-9s %s\n", cmd->name, cmd->brief);
 	}
 	fprintf(out, "\nJOB is a job id or name. 'trainctl COMMAND --help' shows a command's options.\n"
 		     "State lives in $TRAINCTL_HOME (default ~/.local/state/trainctl).\n"
@@ -50,6 +47,7 @@ static int version_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_help = {
 	.name = "help",
+	.brief = "list the commands, or show one command's help",
 	.synopsis = "[COMMAND]",
 	.summary = "Show the list of commands, or one command's options.",
 	.max_args = 1,
@@ -58,6 +56,7 @@ const struct cmd_entry cmd_help = {
 
 const struct cmd_entry cmd_version = {
 	.name = "version",
+	.brief = "print trainctl's version",
 	.synopsis = "",
 	.summary = "Print trainctl's version.",
 	.max_args = 0,

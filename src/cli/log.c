@@ -216,6 +216,7 @@ static int log_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_log = {
 	.name = "log",
+	.brief = "a job's output; -f follows it until it ends",
 	.synopsis = "JOB",
 	.summary = "Print a job's output (all of it, or the last N lines); with -f, keep\n"
 		   "printing as it grows until the job ends.",

@@ -196,6 +196,7 @@ static int show_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_ls = {
 	.name = "ls",
+	.brief = "list jobs: state, pid, elapsed time, command",
 	.synopsis = "",
 	.summary = "List the jobs that have not finished (all jobs with -a), with their state,\n"
 		   "pid, elapsed time and command.",
@@ -206,6 +207,7 @@ const struct cmd_entry cmd_ls = {
 
 const struct cmd_entry cmd_show = {
 	.name = "show",
+	.brief = "everything about one job, with its events",
 	.synopsis = "JOB",
 	.summary = "Show everything about one job, with its events. JOB is an id or a name.",
 	.opts = show_opts,

@@ -45,6 +45,7 @@ static int prune_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_rm = {
 	.name = "rm",
+	.brief = "forget finished jobs and their logs",
 	.synopsis = "JOB...",
 	.summary = "Forget finished jobs: their records, events and logs. A job that has not\n"
 		   "finished is refused (stop it first).",
@@ -55,6 +56,7 @@ const struct cmd_entry cmd_rm = {
 
 const struct cmd_entry cmd_prune = {
 	.name = "prune",
+	.brief = "forget every finished job (or the older ones)",
 	.synopsis = "",
 	.summary = "Forget every finished job (or those that ended more than --older-than ago).",
 	.opts = prune_opts,

@@ -170,6 +170,7 @@ static int run_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_run = {
 	.name = "run",
+	.brief = "start a job and print its id",
 	.synopsis = "[--] COMMAND [ARG...]",
 	.summary = "Start a job and print its id. The job runs under its own supervisor, survives\n"
 		   "the terminal and the daemon, and its output goes to its log.",
