@@ -331,9 +331,18 @@ static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pau
 {
 	int64_t *ids = resolve_jobs(d, req, err);
 	json_t *reply;
+	char label[128];
 
 	if (!ids)
 		return NULL;
+	for (int64_t *id = ids; *id >= 0; id++) {
+		if (store_job_state(d->store, *id) != JOB_STOPPING)
+			continue;
+		job_label(d, *id, label, sizeof(label));
+		err_set(err, "%s is stopping: it can no longer be paused or resumed", label);
+		free(ids);
+		return NULL;
+	}
 	reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
 				  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed", err);
 	free(ids);
