@@ -125,11 +125,14 @@ int client_connect(const struct paths *paths, int autostart, struct err *err)
 {
 	int fd = sock_connect(paths->daemon_sock, err);
 
-	if (fd >= 0 || !connect_retryable(errno))
-		return fd;
-	if (!autostart)
-		return err_set(err, "no daemon is running for %s", paths->home);
-	return client_autostart(paths, err);
+	if (fd < 0 && connect_retryable(errno)) {
+		if (!autostart)
+			return err_set(err, "no daemon is running for %s", paths->home);
+		fd = client_autostart(paths, err);
+	}
+	if (fd >= 0 && err) /* what failed on the way no longer matters */
+		memset(err, 0, sizeof(*err));
+	return fd;
 }
 
 json_t *client_call(const struct paths *paths, json_t *req, struct err *err)

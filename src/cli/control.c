@@ -156,6 +156,29 @@ static int wait_main(struct cmd_ctx *ctx)
 	return status;
 }
 
+static int send_main(struct cmd_ctx *ctx)
+{
+	json_t *req = proto_request("send");
+	json_t *reply;
+
+	json_object_set_new(req, "jobs", json_pack("[s]", ctx->argv[0]));
+	json_object_set_new(req, "text", json_string(ctx->argv[1]));
+	reply = client_call(&ctx->paths, req, &ctx->err);
+	json_decref(reply);
+	return reply ? 0 : -1;
+}
+
+const struct cmd_entry cmd_send = {
+	.name = "send",
+	.brief = "write a line to a job's standard input",
+	.synopsis = "JOB TEXT",
+	.summary = "Write TEXT and a line end to the job's standard input (its terminal, or its\n"
+		   "stdin pipe with --no-pty), as if typed and followed by Enter.",
+	.min_args = 2,
+	.max_args = 2,
+	.fn = send_main,
+};
+
 const struct cmd_entry cmd_stop = {
 	.name = "stop",
 	.brief = "stop jobs gracefully: stop signal, grace period, SIGKILL",

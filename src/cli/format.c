@@ -52,6 +52,49 @@ static int needs_quotes(const char *s)
 	return 0;
 }
 
+static int has_control_chars(const char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+/* $'...' quoting (bash, zsh, ksh): keeps an argument with newlines on one line. */
+static void quote_ansi_c(const char *s, struct strbuf *out)
+{
+	strbuf_addstr(out, "$'");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\n')
+			strbuf_addstr(out, "\\n");
+		else if (c == '\t')
+			strbuf_addstr(out, "\\t");
+		else if (c == '\r')
+			strbuf_addstr(out, "\\r");
+		else if (c < ' ' || c == 0x7f)
+			strbuf_addf(out, "\\x%02x", c);
+		else if (c == '\'' || c == '\\')
+			strbuf_addf(out, "\\%c", c);
+		else
+			strbuf_addch(out, (char)c);
+	}
+	strbuf_addch(out, '\'');
+}
+
+static void quote_single(const char *s, struct strbuf *out)
+{
+	strbuf_addch(out, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			strbuf_addstr(out, "'\\''");
+		else
+			strbuf_addch(out, *s);
+	}
+	strbuf_addch(out, '\'');
+}
+
 void format_command(const json_t *argv, struct strbuf *out)
 {
 	size_t i;
@@ -61,18 +104,12 @@ void format_command(const json_t *argv, struct strbuf *out)
 		const char *s = json_string_value(arg);
 		if (i)
 			strbuf_addch(out, ' ');
-		if (!needs_quotes(s)) {
+		if (has_control_chars(s))
+			quote_ansi_c(s, out);
+		else if (needs_quotes(s))
+			quote_single(s, out);
+		else
 			strbuf_addstr(out, s);
-			continue;
-		}
-		strbuf_addch(out, '\'');
-		for (; *s; s++) {
-			if (*s == '\'')
-				strbuf_addstr(out, "'\\''");
-			else
-				strbuf_addch(out, *s);
-		}
-		strbuf_addch(out, '\'');
 	}
 }
 
@@ -151,4 +188,44 @@ void table_release(struct table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	t->cells = NULL;
+}
+
+/* "27" or "2.5": a count without useless decimals. */
+static void format_count(double v, struct strbuf *out)
+{
+	if (v == (double)(long long)v)
+		strbuf_addf(out, "%lld", (long long)v);
+	else
+		strbuf_addf(out, "%.1f", v);
+}
+
+void format_progress(const json_t *progress, int bar_width, struct strbuf *out)
+{
+	json_t *ratio = json_object_get(progress, "ratio");
+	json_t *total = json_object_get(progress, "total");
+	json_t *eta = json_object_get(progress, "eta_seconds");
+	char when[32];
+
+	if (!json_is_object(progress)) {
+		strbuf_addstr(out, "-");
+		return;
+	}
+	if (bar_width > 0 && json_is_number(ratio)) {
+		int filled = (int)(json_number_value(ratio) * bar_width + 0.5);
+		strbuf_addch(out, '[');
+		for (int i = 0; i < bar_width; i++)
+			strbuf_addch(out, i < filled ? '#' : '.');
+		strbuf_addstr(out, "] ");
+	}
+	if (json_is_number(ratio))
+		strbuf_addf(out, "%.0f%% ", json_number_value(ratio) * 100);
+	format_count(json_number_value(json_object_get(progress, "current")), out);
+	if (json_is_number(total)) {
+		strbuf_addch(out, '/');
+		format_count(json_number_value(total), out);
+	}
+	if (json_is_number(eta)) {
+		format_duration((int64_t)(json_number_value(eta) * 1000), when, sizeof(when));
+		strbuf_addf(out, " ETA %s", when);
+	}
 }

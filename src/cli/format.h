@@ -18,6 +18,11 @@ void format_job_state(const json_t *job, struct strbuf *out);
 void format_job_elapsed(const json_t *job, char *buf, size_t size);
 /* The command line, each argument shell-quoted where needed. */
 void format_command(const json_t *argv, struct strbuf *out);
+/*
+ * A job's progress in a few columns: "[####......] 45% 27/60 ETA 1m10s", with
+ * a bar of bar_width cells (0: no bar). "-" when there is none.
+ */
+void format_progress(const json_t *progress, int bar_width, struct strbuf *out);
 /* A local time for a stored RFC 3339 field, or "-". */
 void format_job_time(const json_t *job, const char *key, char *buf, size_t size);
 

@@ -28,12 +28,13 @@ static const struct opt_spec show_opts[] = {
 
 static void add_ls_row(struct table *t, const json_t *job)
 {
-	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT;
+	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT, progress = STRBUF_INIT;
 	json_t *pid = json_object_get(job, "pid");
 	char id[24], pidbuf[16] = "-", elapsed[32];
-	const char *cells[6];
+	const char *cells[7];
 
 	format_job_state(job, &state);
+	format_progress(json_object_get(job, "progress"), 10, &progress);
 	format_command(json_object_get(job, "command"), &cmd);
 	format_job_elapsed(job, elapsed, sizeof(elapsed));
 	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(job, "id")));
@@ -44,20 +45,23 @@ static void add_ls_row(struct table *t, const json_t *job)
 	cells[2] = state.buf;
 	cells[3] = pidbuf;
 	cells[4] = elapsed;
-	cells[5] = cmd.buf;
+	cells[5] = progress.buf;
+	cells[6] = cmd.buf;
 	table_add_row(t, cells);
 	strbuf_release(&state);
 	strbuf_release(&cmd);
+	strbuf_release(&progress);
 }
 
 static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
 {
-	static const char *const header[] = { "ID", "NAME", "STATE", "PID", "ELAPSED", "COMMAND" };
+	static const char *const header[] = { "ID",	 "NAME",     "STATE",  "PID",
+					      "ELAPSED", "PROGRESS", "COMMAND" };
 	struct table t;
 	size_t i;
 	json_t *job;
 
-	table_init(&t, 6, header);
+	table_init(&t, 7, header);
 	json_array_foreach(jobs, i, job)
 		add_ls_row(&t, job);
 	table_print(&t, stdout, terminal_width());
@@ -110,6 +114,19 @@ static void print_show_times(const json_t *job)
 	print_field("Ended:", buf);
 	format_job_elapsed(job, buf, sizeof(buf));
 	print_field("Elapsed:", buf);
+}
+
+static void print_show_progress(const json_t *progress)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *rate = json_object_get(progress, "rate");
+
+	format_progress(progress, 20, &sb);
+	if (json_is_number(rate))
+		strbuf_addf(&sb, ", %.3g %s/s", json_number_value(rate),
+			    json_string_value(json_object_get(progress, "unit")));
+	print_field("Progress:", sb.buf);
+	strbuf_release(&sb);
 }
 
 static void print_show_spec(const json_t *spec)
@@ -166,6 +183,7 @@ static void print_show(const json_t *job)
 	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(pid));
 	print_field("PID:", json_is_integer(pid) ? buf : NULL);
 	print_show_times(job);
+	print_show_progress(json_object_get(job, "progress"));
 	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(job, "restarts")));
 	print_field("Restarts:", buf);
 	print_show_spec(json_object_get(job, "spec"));

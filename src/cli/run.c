@@ -12,7 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/attach.h"
 #include "cli/client.h"
+#include "cli/watch.h"
+#include "lib/progress.h"
 #include "cli/cmd.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
@@ -26,6 +29,9 @@ enum {
 	OPT_STOP_SIGNAL,
 	OPT_STOP_TIMEOUT,
 	OPT_LOG_MAX,
+	OPT_PROGRESS_REGEX,
+	OPT_PROGRESS_TOTAL,
+	OPT_DETACH_KEY,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -37,6 +43,11 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_STOP_SIGNAL, "stop-signal", OPT_VALUE, "SIG", "signal for a graceful stop (default TERM)" },
 	{ OPT_STOP_TIMEOUT, "stop-timeout", OPT_VALUE, "DUR", "grace before SIGKILL (default 30s)" },
 	{ OPT_LOG_MAX, "log-max", OPT_VALUE, "SIZE", "rotate the log at SIZE, keep 3 (default 100M)" },
+	{ OPT_PROGRESS_REGEX, "progress-regex", OPT_VALUE, "ERE", "progress from output: groups (current) or (current, total)" },
+	{ OPT_PROGRESS_TOTAL, "progress-total", OPT_VALUE, "N", "the total when the output does not say (e.g. epochs)" },
+	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
+	{ 'w', "wait", OPT_FLAG, NULL, "wait with a live progress line; exit with the job's status" },
+	{ OPT_DETACH_KEY, "detach-key", OPT_VALUE, "KEY", "with -a: detach with KEY (default ctrl-\\)" },
 	{ 0 },
 };
 
@@ -134,12 +145,37 @@ static int build_command(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+/* Check the progress options here, so that a bad regex is an error of run. */
+static int parse_progress(struct cmd_ctx *ctx, json_t *spec)
+{
+	const char *regex = opt_value(ctx, OPT_PROGRESS_REGEX);
+	const char *total_text = opt_value(ctx, OPT_PROGRESS_TOTAL);
+	struct progress_parser *parser;
+	double total = 0;
+	char *end;
+
+	if (total_text) {
+		total = strtod(total_text, &end);
+		if (end == total_text || *end || !(total > 0))
+			return err_usage(&ctx->err, "invalid --progress-total '%s' (expected a positive "
+						    "number, e.g. 100)", total_text);
+		json_object_set_new(spec, "progress_total", json_real(total));
+	}
+	parser = progress_parser_new(regex, total, &ctx->err);
+	if (!parser)
+		return -1;
+	progress_parser_free(parser);
+	if (regex)
+		json_object_set_new(spec, "progress_regex", json_string(regex));
+	return 0;
+}
+
 static json_t *build_spec(struct cmd_ctx *ctx)
 {
 	json_t *spec = json_object();
 
 	if (build_command(ctx, spec) < 0 || check_env_sets(ctx) < 0 || parse_limits(ctx, spec) < 0 ||
-	    resolve_cwd(ctx, spec) < 0) {
+	    parse_progress(ctx, spec) < 0 || resolve_cwd(ctx, spec) < 0) {
 		json_decref(spec);
 		return NULL;
 	}
@@ -151,11 +187,35 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	return spec;
 }
 
+/* run --attach: the new job's terminal, until detach (0) or the job's end (its status). */
+static int run_attach(struct cmd_ctx *ctx, int64_t id, int key)
+{
+	json_t *req = proto_request("show");
+	json_t *reply;
+	int status = 0, ret;
+
+	json_object_set_new(req, "jobs", json_pack("[I]", (json_int_t)id));
+	reply = client_call(&ctx->paths, req, &ctx->err);
+	if (!reply)
+		return -1;
+	ret = attach_job(ctx, json_object_get(reply, "job"), 0, key, &status);
+	json_decref(reply);
+	if (ret < 0)
+		return -1;
+	return ret == ATTACH_JOB_ENDED ? status : 0;
+}
+
 static int run_main(struct cmd_ctx *ctx)
 {
-	json_t *spec = build_spec(ctx);
-	json_t *req, *reply;
+	json_t *spec, *req, *reply;
+	int key = 0;
+	int64_t id;
 
+	if (opt_count(ctx, 'a') && opt_count(ctx, 'w'))
+		return err_usage(&ctx->err, "run: give --attach or --wait, not both");
+	if (opt_count(ctx, 'a') && (key = attach_detach_key(ctx, opt_value(ctx, OPT_DETACH_KEY))) < 0)
+		return -1;
+	spec = build_spec(ctx);
 	if (!spec)
 		return -1;
 	req = proto_request("run");
@@ -163,8 +223,14 @@ static int run_main(struct cmd_ctx *ctx)
 	reply = client_call(&ctx->paths, req, &ctx->err);
 	if (!reply)
 		return -1;
-	printf("%lld\n", (long long)json_integer_value(json_object_get(reply, "id")));
+	id = json_integer_value(json_object_get(reply, "id"));
 	json_decref(reply);
+	printf("%lld\n", (long long)id);
+	fflush(stdout);
+	if (opt_count(ctx, 'a'))
+		return run_attach(ctx, id, key);
+	if (opt_count(ctx, 'w'))
+		return watch_job(ctx, id);
 	return 0;
 }
 
@@ -185,5 +251,11 @@ const struct cmd_entry cmd_run = {
 		   "Examples:\n"
 		   "  trainctl run -n sim -- build/train-sim --epochs 60 --checkpoint-every 10\n"
 		   "  trainctl run -e CUDA_VISIBLE_DEVICES=1 --stop-timeout 2m python train.py\n"
-		   "  trainctl run --sh 'python prep.py && python train.py'",
+		   "  trainctl run --sh 'python prep.py && python train.py'\n"
+		   "  trainctl run -n exp -a -- python train.py      (detach with ctrl-\\)\n"
+		   "  trainctl run -w --progress-total 3 -- python hf_train.py\n\n"
+		   "Progress is read from the output without any option for 'Epoch 3/10',\n"
+		   "'epoch 3 of 10', tqdm bars, PyTorch Lightning and Hugging Face Trainer logs.\n"
+		   "With --wait, run exits with the job's status; Ctrl-C asks whether to stop\n"
+		   "the job or only to stop waiting.",
 };

@@ -48,8 +48,15 @@ static int64_t *resolve_jobs(struct daemon *d, const json_t *req, struct err *er
 	}
 	ids = xreallocarray(NULL, n + 1, sizeof(*ids));
 	for (size_t i = 0; i < n; i++) {
-		if (store_job_resolve(d->store, json_string_value(json_array_get(jobs, i)), &ids[i],
-				      err) < 0) {
+		json_t *job = json_array_get(jobs, i);
+		char number[32];
+		const char *text = json_string_value(job);
+
+		if (json_is_integer(job)) { /* an id, as the CLI sends once it knows it */
+			snprintf(number, sizeof(number), "%lld", (long long)json_integer_value(job));
+			text = number;
+		}
+		if (store_job_resolve(d->store, text, &ids[i], err) < 0) {
 			free(ids);
 			return NULL;
 		}
@@ -148,7 +155,8 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	const char *state_name = req_string(req, "state");
 	int all = json_is_true(json_object_get(req, "all"));
 	int state = -1;
-	json_t *reply, *counts;
+	json_t *reply, *counts, *jobs, *job;
+	size_t i;
 	json_int_t finished = 0;
 	const char *key;
 	json_t *value;
@@ -160,7 +168,10 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 		return NULL;
 	}
 	reply = proto_reply_ok();
-	json_object_set_new(reply, "jobs", store_job_list(d->store, all, state));
+	jobs = store_job_list(d->store, all, state);
+	json_array_foreach(jobs, i, job)
+		supervise_add_progress(d, job);
+	json_object_set_new(reply, "jobs", jobs);
 	counts = store_job_counts(d->store);
 	json_object_foreach(counts, key, value) {
 		if (job_state_is_final((enum job_state)job_state_parse(key)))
@@ -182,6 +193,7 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 	if (!ids)
 		return NULL;
 	job = store_job_json(d->store, ids[0]);
+	supervise_add_progress(d, job);
 	json_object_set_new(job, "events", store_job_events(d->store, ids[0]));
 	log = paths_job_log(&d->paths, ids[0]);
 	json_object_set_new(job, "log", json_string(log));
@@ -363,6 +375,30 @@ static json_t *request_resume(struct daemon *d, struct client *c, const json_t *
 	return request_pause_resume(d, req, 0, err);
 }
 
+static json_t *request_send(struct daemon *d, struct client *c, const json_t *req,
+			    struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	const char *text = req_string(req, "text");
+	json_t *shim_req, *reply = NULL;
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	if (!text)
+		err_usage(err, "malformed request: send needs a \"text\"");
+	else if (require_live(d, ids, err) == 0) {
+		shim_req = proto_request("send");
+		json_object_set_new(shim_req, "text", json_string(text));
+		reply = supervise_shim_request(d, ids[0], shim_req, err);
+	}
+	free(ids);
+	if (!reply)
+		return NULL;
+	json_decref(reply);
+	return proto_reply_ok();
+}
+
 static json_t *request_wait(struct daemon *d, struct client *c, const json_t *req,
 			    struct err *err)
 {
@@ -379,7 +415,8 @@ static json_t *request_wait(struct daemon *d, struct client *c, const json_t *re
 static void remove_job(struct daemon *d, int64_t id)
 {
 	char *log = paths_job_log(&d->paths, id);
-	char *files[] = { paths_job_exit(&d->paths, id), paths_job_shim(&d->paths, id), NULL };
+	char *files[] = { paths_job_exit(&d->paths, id), paths_job_shim(&d->paths, id),
+			  paths_job_progress(&d->paths, id), paths_job_index(&d->paths, id), NULL };
 
 	store_job_delete(d->store, id, NULL);
 	unlink(log);
@@ -464,6 +501,7 @@ static const struct request_entry {
 	{ "show", request_show },   { "stop", request_stop },     { "kill", request_kill },
 	{ "pause", request_pause }, { "resume", request_resume }, { "wait", request_wait },
 	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
+	{ "send", request_send },
 };
 
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)

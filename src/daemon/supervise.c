@@ -220,6 +220,34 @@ static void kill_orphaned_job(pid_t pid, uint64_t pid_start)
 	}
 }
 
+void supervise_add_progress(struct daemon *d, json_t *job)
+{
+	int64_t id = json_integer_value(json_object_get(job, "id"));
+	const char *state = json_string_value(json_object_get(job, "state"));
+	char *path;
+	json_t *progress;
+
+	if (!state || job_state_is_final((enum job_state)job_state_parse(state)))
+		return;
+	path = paths_job_progress(&d->paths, id);
+	progress = json_file_read(path, NULL);
+	free(path);
+	if (progress)
+		json_object_set_new(job, "progress", progress);
+}
+
+/* Keep the last progress with the job once it has ended. */
+static void store_final_progress(struct daemon *d, int64_t id)
+{
+	char *path = paths_job_progress(&d->paths, id);
+	json_t *progress = json_file_read(path, NULL);
+
+	if (progress)
+		store_job_set_progress(d->store, id, progress);
+	json_decref(progress);
+	free(path);
+}
+
 /* A shim that died without cleaning up leaves its socket behind. */
 static void unlink_job_socket(struct daemon *d, int64_t id)
 {
@@ -238,6 +266,7 @@ static void supervise_settle(struct daemon *d, int64_t id)
 	char reason[320];
 	enum job_state state;
 
+	store_final_progress(d, id);
 	if (obj && job_exit_from_json(obj, &ex) == 0) {
 		state = job_exit_classify(&ex, reason, sizeof(reason));
 		store_job_set_ended(d->store, id, state, reason, &ex);

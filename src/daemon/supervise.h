@@ -35,6 +35,12 @@ void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, cons
 /* A client went away: forget what it waited for. */
 void supervise_forget_client(struct daemon *d, struct client *c);
 
+/*
+ * Fill a live job's "progress" from what its shim last wrote
+ * (jobs/<id>.progress); finished jobs keep what was stored when they ended.
+ */
+void supervise_add_progress(struct daemon *d, json_t *job);
+
 /* Result object for a job: id, name, state, reason, exit_code, signal, status. */
 json_t *supervise_result(struct daemon *d, int64_t id);
 

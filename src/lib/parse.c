@@ -188,6 +188,27 @@ bad:
 			 s ? s : "", NSIG - 1);
 }
 
+int parse_control_key(const char *s, int *key, struct err *err)
+{
+	const char *c = NULL;
+
+	if (s && s[0] == '^')
+		c = s + 1;
+	else if (s && (strncasecmp(s, "ctrl-", 5) == 0 || strncasecmp(s, "ctrl+", 5) == 0))
+		c = s + 5;
+	else if (s && (strncmp(s, "C-", 2) == 0 || strncmp(s, "c-", 2) == 0))
+		c = s + 2;
+	if (c && c[0] && !c[1]) {
+		int upper = toupper((unsigned char)c[0]);
+		if (upper >= '@' && upper <= '_') {
+			*key = upper & 0x1f;
+			return 0;
+		}
+	}
+	return err_usage(err, "invalid detach key '%s' (expected a control key such as ctrl-\\, "
+			      "^], C-a)", s ? s : "");
+}
+
 const char *signal_name(int sig)
 {
 	static char buf[16];

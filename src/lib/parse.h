@@ -20,6 +20,11 @@ int parse_size_bytes(const char *s, int64_t *out, struct err *err);
 int parse_signal(const char *s, int *out, struct err *err);
 /* Parse a non-negative integer that fits in an int. */
 int parse_uint(const char *s, int *out);
+/*
+ * Parse a detach key: "^\\", "ctrl-\\", "C-a", "^]" (a control character), into
+ * its byte. A usage error names the text and the forms expected.
+ */
+int parse_control_key(const char *s, int *key, struct err *err);
 /* "SIGTERM" for 15; "SIG42" for numbers without a name. Static storage. */
 const char *signal_name(int sig);
 

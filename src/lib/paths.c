@@ -118,3 +118,13 @@ char *paths_job_shim(const struct paths *paths, int64_t id)
 {
 	return xasprintf("%s/%lld.shim", paths->jobs, (long long)id);
 }
+
+char *paths_job_progress(const struct paths *paths, int64_t id)
+{
+	return xasprintf("%s/%lld.progress", paths->jobs, (long long)id);
+}
+
+char *paths_job_index(const struct paths *paths, int64_t id)
+{
+	return xasprintf("%s/%lld.idx", paths->logs, (long long)id);
+}

@@ -5,7 +5,9 @@
  *   logs/<id>.log      each job's output (+ .1 .2 .3 rotations)
  *   run/               0700: daemon.sock, daemon.lock, job-<id>.sock
  *   jobs/<id>.shim     the shim's and job's pids and start times
+ *   logs/<id>.idx      the log's time index (when each part was written)
  *   jobs/<id>.exit     the job's exit status, written atomically by its shim
+ *   jobs/<id>.progress the job's latest progress, written by its shim
  *   daemon.log         the daemon's own messages
  */
 #ifndef TRAINCTL_PATHS_H
@@ -37,6 +39,8 @@ char *paths_job_log(const struct paths *paths, int64_t id);
 char *paths_job_sock(const struct paths *paths, int64_t id);
 char *paths_job_exit(const struct paths *paths, int64_t id);
 char *paths_job_shim(const struct paths *paths, int64_t id);
+char *paths_job_progress(const struct paths *paths, int64_t id);
+char *paths_job_index(const struct paths *paths, int64_t id);
 
 /* mkdir -p with the given mode for the last component. */
 int mkdir_p(const char *path, unsigned mode, struct err *err);

@@ -275,6 +275,21 @@ int store_job_set_ended(struct store *store, int64_t id, enum job_state state, c
 	return store_step_done(store, st);
 }
 
+int store_job_set_progress(struct store *store, int64_t id, const json_t *progress)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET progress = ? WHERE id = ?");
+	char *text = json_dumps(progress, JSON_COMPACT);
+
+	if (!st) {
+		free(text);
+		return -1;
+	}
+	bind_text_or_null(st, 1, text);
+	sqlite3_bind_int64(st, 2, id);
+	free(text);
+	return store_step_done(store, st);
+}
+
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
 {
 	sqlite3_stmt *st = store_prepare(store, "INSERT INTO events(job_id, time, kind, detail) "

@@ -36,6 +36,9 @@ int store_job_set_started(struct store *store, int64_t id, int pid, uint64_t pid
 int store_job_set_ended(struct store *store, int64_t id, enum job_state state, const char *reason,
 			const struct job_exit *ex);
 
+/* Record a job's progress (the JSON object of the interface). */
+int store_job_set_progress(struct store *store, int64_t id, const json_t *progress);
+
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

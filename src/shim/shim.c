@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -34,46 +35,18 @@
 #include "lib/sock.h"
 #include "lib/strbuf.h"
 #include "lib/xmalloc.h"
+#include "lib/progress.h"
 #include "shim/logfile.h"
+#include "shim/shim_state.h"
 #include "shim/spawn.h"
 
-#define LOG_KEEP 3
-
-struct shim {
-	struct loop *loop;
-	struct paths paths;
-	int64_t id;
-	json_t *spec;
-
-	pid_t pid;
-	uint64_t pid_start;
-	int reaped;
-	struct job_exit exit;
-
-	int output_fd;
-	int input_fd;
-	struct loop_watch *output_watch;
-	struct logfile log;
-
-	int listen_fd;
-	char *sock_path;
-
-	int stop_signal;
-	int64_t stop_timeout_ms;
-	int paused;
-	int cleanup_started;
-	struct loop_watch *grace_timer;
-};
-
-struct shim_client {
-	struct shim *shim;
-	int fd;
-	struct loop_watch *watch;
-	struct strbuf in;
-};
+/* How much recent output is kept for replay on attach. */
+#define RECENT_MAX (64 * 1024)
+/* How much unread input may wait for the job. */
+#define INPUT_MAX (1024 * 1024)
 
 /* Signal the job's process group (while its leader is unreaped) and every descendant. */
-static void shim_signal_tree(struct shim *shim, int sig)
+void shim_signal_tree(struct shim *shim, int sig)
 {
 	if (!shim->reaped)
 		kill(-shim->pid, sig);
@@ -103,7 +76,7 @@ static void shim_start_grace(struct shim *shim, int rearm)
 }
 
 /* A graceful stop: SIGCONT a paused tree first, then the stop signal, then the grace timer. */
-static void shim_stop(struct shim *shim, int sig, int64_t timeout_ms)
+void shim_stop(struct shim *shim, int sig, int64_t timeout_ms)
 {
 	shim->stop_signal = sig;
 	shim->stop_timeout_ms = timeout_ms;
@@ -143,8 +116,55 @@ static void shim_write_exit(struct shim *shim)
 	obj = job_exit_to_json(&shim->exit);
 	if (json_file_write_atomic(path, obj, 1, &err) < 0)
 		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim->id, err.msg);
+	clients_exit(shim, obj);
 	json_decref(obj);
 	free(path);
+}
+
+/* Write jobs/<id>.progress, where the daemon reads it for ls and show. */
+static void shim_write_progress(struct shim *shim)
+{
+	const struct progress *p = progress_parser_get(shim->progress);
+	char *path = paths_job_progress(&shim->paths, shim->id);
+	char when[40];
+	json_t *obj;
+
+	format_rfc3339(p->updated_ms, when, sizeof(when));
+	obj = json_pack("{s:f, s:o, s:o, s:o, s:o, s:s, s:s, s:s}", "current", p->current,
+			"total", p->total > 0 ? json_real(p->total) : json_null(),
+			"ratio", p->ratio >= 0 ? json_real(p->ratio) : json_null(),
+			"rate", p->rate > 0 ? json_real(p->rate) : json_null(),
+			"eta_seconds", p->eta_seconds >= 0 ? json_real(p->eta_seconds) : json_null(),
+			"unit", p->unit, "format", p->format, "updated_at", when);
+	json_file_write_atomic(path, obj, 0, NULL);
+	json_decref(obj);
+	free(path);
+	shim->progress_dirty = 0;
+	shim->progress_written_ms = time_monotonic_ms();
+}
+
+static void shim_progress_due(void *data, int fd, uint32_t events)
+{
+	struct shim *shim = data;
+
+	(void)fd;
+	(void)events;
+	shim->progress_timer = NULL;
+	if (shim->progress_dirty)
+		shim_write_progress(shim);
+}
+
+/* Progress is written at most once a second; a change in between is written when the second is up. */
+static void shim_note_progress(struct shim *shim)
+{
+	int64_t since = time_monotonic_ms() - shim->progress_written_ms;
+
+	shim->progress_dirty = 1;
+	if (since >= 1000)
+		shim_write_progress(shim);
+	else if (!shim->progress_timer)
+		shim->progress_timer = loop_add_timer(shim->loop, 1000 - since, shim_progress_due,
+						      shim);
 }
 
 /* Finish when the job has ended, nothing of its tree is left, and its output is drained. */
@@ -162,6 +182,8 @@ static void shim_maybe_finish(struct shim *shim)
 	}
 	if (shim->output_watch)
 		return;
+	if (shim->progress_dirty)
+		shim_write_progress(shim);
 	shim_write_exit(shim);
 	loop_stop(shim->loop);
 }
@@ -204,6 +226,74 @@ static void shim_output_closed(struct shim *shim)
 	shim_maybe_finish(shim);
 }
 
+/* Keep the last output for replay to terminals that attach later. */
+static void shim_remember(struct shim *shim, const char *data, size_t len)
+{
+	strbuf_add(&shim->recent, data, len);
+	if (shim->recent.len > 2 * RECENT_MAX) {
+		strbuf_consume(&shim->recent, shim->recent.len - RECENT_MAX);
+		shim->recent_truncated = 1;
+	}
+}
+
+/* Every byte of output goes to the log, the replay buffer, attached terminals and the progress parser. */
+static void shim_on_bytes(struct shim *shim, const char *data, size_t len)
+{
+	logfile_write(&shim->log, data, len);
+	shim_remember(shim, data, len);
+	clients_output(shim, data, len);
+	if (progress_parser_feed(shim->progress, data, len, time_now_ms()))
+		shim_note_progress(shim);
+}
+
+static void shim_input_flush(struct shim *shim);
+
+static void shim_on_input_ready(void *data, int fd, uint32_t events)
+{
+	(void)fd;
+	(void)events;
+	shim_input_flush(data);
+}
+
+/* Hand queued input to the job as fast as it takes it; never block. */
+static void shim_input_flush(struct shim *shim)
+{
+	while (shim->input.len > 0 && shim->input_fd >= 0) {
+		ssize_t n = write(shim->input_fd, shim->input.buf, shim->input.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			strbuf_reset(&shim->input); /* the job closed its input */
+		if (n < 0)
+			break;
+		strbuf_consume(&shim->input, (size_t)n);
+	}
+	if (shim->input.len > 0 && !shim->input_watch)
+		shim->input_watch = loop_add_fd(shim->loop, shim->input_fd, EPOLLOUT,
+						shim_on_input_ready, shim);
+	else if (shim->input.len == 0 && shim->input_watch) {
+		loop_remove(shim->loop, shim->input_watch);
+		shim->input_watch = NULL;
+	}
+}
+
+int shim_input(struct shim *shim, const char *data, size_t len)
+{
+	if (shim->input.len + len > INPUT_MAX || shim->input_fd < 0)
+		return -1;
+	strbuf_add(&shim->input, data, len);
+	shim_input_flush(shim);
+	return 0;
+}
+
+void shim_resize(struct shim *shim, unsigned rows, unsigned cols)
+{
+	struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+
+	if (shim->use_pty && shim->output_fd >= 0 && rows > 0 && cols > 0)
+		ioctl(shim->output_fd, TIOCSWINSZ, &ws);
+}
+
 static void shim_on_output(void *data, int fd, uint32_t events)
 {
 	struct shim *shim = data;
@@ -214,7 +304,7 @@ static void shim_on_output(void *data, int fd, uint32_t events)
 	for (int i = 0; i < 16; i++) {
 		n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
-			logfile_write(&shim->log, buf, (size_t)n);
+			shim_on_bytes(shim, buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -235,100 +325,6 @@ static void shim_on_signal(void *data, int sig)
 		shim_reap(shim);
 	else if ((sig == SIGTERM || sig == SIGINT) && !shim->exit.stop_requested)
 		shim_stop(shim, shim->stop_signal, shim->stop_timeout_ms);
-}
-
-static json_t *shim_status_json(struct shim *shim)
-{
-	json_t *reply = proto_reply_ok();
-
-	json_object_set_new(reply, "pid", json_integer(shim->pid));
-	json_object_set_new(reply, "paused", json_boolean(shim->paused));
-	json_object_set_new(reply, "stopping", json_boolean(shim->exit.stop_requested));
-	return reply;
-}
-
-/* Carry out one control request; returns the reply. */
-static json_t *shim_handle(struct shim *shim, const json_t *req)
-{
-	const char *op = json_string_value(json_object_get(req, "op"));
-	int sig = (int)json_integer_value(json_object_get(req, "signal"));
-	struct err err = { 0 };
-
-	if (!op)
-		op = "";
-	if (strcmp(op, "stop") == 0) {
-		json_t *t = json_object_get(req, "timeout_ms");
-		shim_stop(shim, sig ? sig : shim->stop_signal,
-			  json_is_integer(t) && json_integer_value(t) >= 0 ? json_integer_value(t)
-									 : shim->stop_timeout_ms);
-	} else if (strcmp(op, "signal") == 0 && sig > 0 && sig < NSIG) {
-		shim->exit.user_signal = sig;
-		shim_signal_tree(shim, sig);
-		if (sig == SIGCONT)
-			shim->paused = 0;
-	} else if (strcmp(op, "pause") == 0) {
-		shim_signal_tree(shim, SIGSTOP);
-		shim->paused = 1;
-	} else if (strcmp(op, "resume") == 0) {
-		shim_signal_tree(shim, SIGCONT);
-		shim->paused = 0;
-	} else if (strcmp(op, "status") != 0) {
-		err_usage(&err, "unknown shim request '%s'", op);
-		return proto_reply_error(&err);
-	}
-	return shim_status_json(shim);
-}
-
-static void shim_client_close(struct shim_client *c)
-{
-	loop_remove(c->shim->loop, c->watch);
-	close(c->fd);
-	strbuf_release(&c->in);
-	free(c);
-}
-
-static void shim_on_client(void *data, int fd, uint32_t events)
-{
-	struct shim_client *c = data;
-	char buf[4096];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	json_t *req, *reply;
-	struct err err = { 0 };
-
-	(void)events;
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0 || c->in.len + (size_t)n > 65536) {
-		shim_client_close(c);
-		return;
-	}
-	strbuf_add(&c->in, buf, (size_t)n);
-	while (proto_take_line(&c->in, &req, &err)) {
-		reply = req ? shim_handle(c->shim, req) : proto_reply_error(&err);
-		proto_send(c->fd, reply, NULL);
-		json_decref(reply);
-		json_decref(req);
-	}
-}
-
-static void shim_on_accept(void *data, int fd, uint32_t events)
-{
-	struct shim *shim = data;
-	struct shim_client *c;
-	uid_t uid;
-	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-	(void)events;
-	if (cfd < 0)
-		return;
-	if (sock_peer_uid(cfd, &uid) < 0 || uid != getuid()) {
-		close(cfd);
-		return;
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->shim = shim;
-	c->fd = cfd;
-	c->watch = loop_add_fd(shim->loop, cfd, EPOLLIN, shim_on_client, c);
 }
 
 /* Build a NULL-terminated string vector from a JSON array of strings. */
@@ -370,7 +366,7 @@ static void shim_spawn_request(struct shim *shim, struct spawn_request *req)
 				   NULL);
 	req->envp = strv_from_json(json_object_get(shim->spec, "env"), id_var, name_var);
 	req->cwd = json_string_value(json_object_get(shim->spec, "cwd"));
-	req->use_pty = !json_is_false(json_object_get(shim->spec, "pty"));
+	req->use_pty = shim->use_pty;
 	req->umask = json_is_integer(json_object_get(shim->spec, "umask"))
 		? (int)json_integer_value(json_object_get(shim->spec, "umask")) : 022;
 	req->rows = 24;
@@ -417,7 +413,11 @@ static int shim_read_spec(struct shim *shim, struct err *err)
 		shim->stop_signal = SIGTERM;
 	if (shim->stop_timeout_ms < 0)
 		shim->stop_timeout_ms = 30000;
-	return 0;
+	shim->use_pty = !json_is_false(json_object_get(shim->spec, "pty"));
+	shim->progress = progress_parser_new(
+		json_string_value(json_object_get(shim->spec, "progress_regex")),
+		json_number_value(json_object_get(shim->spec, "progress_total")), err);
+	return shim->progress ? 0 : -1;
 }
 
 /* Open the log and the control socket, then start the job. */
@@ -456,11 +456,16 @@ static void shim_watch(struct shim *shim)
 	fcntl(shim->output_fd, F_SETFL, fcntl(shim->output_fd, F_GETFL) | O_NONBLOCK);
 	shim->output_watch = loop_add_fd(shim->loop, shim->output_fd, EPOLLIN, shim_on_output,
 					 shim);
-	loop_add_fd(shim->loop, shim->listen_fd, EPOLLIN, shim_on_accept, shim);
+	fcntl(shim->input_fd, F_SETFL, fcntl(shim->input_fd, F_GETFL) | O_NONBLOCK);
+	clients_listen(shim);
 }
 
 static void shim_release(struct shim *shim)
 {
+	clients_release(shim);
+	progress_parser_free(shim->progress);
+	strbuf_release(&shim->input);
+	strbuf_release(&shim->recent);
 	if (shim->sock_path)
 		unlink(shim->sock_path);
 	free(shim->sock_path);

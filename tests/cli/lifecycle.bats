@@ -44,20 +44,40 @@ plain_log() {
 		"$(printf '%s\n' $(sim --epochs 1000 --epoch-time 0.1) | jq -R . | jq -sc .)" ]
 }
 
-@test "ls shows the job in ID NAME STATE PID ELAPSED COMMAND columns" {
+@test "ls shows the job in ID NAME STATE PID ELAPSED PROGRESS COMMAND columns" {
 	start -n lsjob -- $(sim --epochs 1000 --epoch-time 0.1)
 	pid=$(job_field "$ID" pid)
+	wait_for 10 eval "tc ls | grep -q '/1000'"
 	run --separate-stderr tc ls
 	[ "$status" -eq 0 ]
-	[ "$(echo "${lines[0]}" | tr -s ' ' | sed 's/ *$//')" = "ID NAME STATE PID ELAPSED COMMAND" ]
+	[ "$(echo "${lines[0]}" | tr -s ' ' | sed 's/ *$//')" = "ID NAME STATE PID ELAPSED PROGRESS COMMAND" ]
 	[ "${#lines[@]}" -eq 2 ]
-	read -r c_id c_name c_state c_pid c_elapsed c_cmd <<<"${lines[1]}"
+	read -r c_id c_name c_state c_pid c_elapsed c_rest <<<"${lines[1]}"
 	[ "$c_id" = "$ID" ]
 	[ "$c_name" = lsjob ]
 	[ "$c_state" = running ]
 	[ "$c_pid" = "$pid" ]
 	[ -n "$c_elapsed" ]
-	[ "$c_cmd" = "$(sim --epochs 1000 --epoch-time 0.1)" ]
+	# the progress bar, then the command
+	[[ $c_rest =~ ^\[[#.]{10}\]\ [0-9]+%\ [0-9]+/1000 ]]
+	[[ $c_rest == *"  $(sim --epochs 1000 --epoch-time 0.1)" ]]
+}
+
+@test "ls --json shows the progress of a running train-sim" {
+	start -- $(sim --epochs 50 --epoch-time 0.1)
+	# the rate (and so the ETA) is known once a second of progress has been seen
+	wait_for 10 eval "job_field $ID progress.eta_seconds | grep -q '^[0-9]'"
+	json=$(tc ls --json | jq ".[] | select(.id == $ID) | .progress")
+	[ "$(jq -r .total <<<"$json")" = 50 ]
+	[ "$(jq -r .unit <<<"$json")" = epoch ]
+	ratio=$(jq -r .ratio <<<"$json")
+	current=$(jq -r .current <<<"$json")
+	[ "$(jq -n "$ratio == $current / 50")" = true ]
+	jq -e '.eta_seconds >= 0' <<<"$json"
+	# and the progress survives the end of the job (and a daemon restart)
+	wait_for 15 job_state_is "$ID" succeeded
+	tc daemon stop
+	[ "$(job_field "$ID" progress.current)" = 50 ]
 }
 
 @test "ls hides finished jobs behind a footer that mentions ls -a; ls -a and --state show them" {
