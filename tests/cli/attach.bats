@@ -175,3 +175,20 @@ echo_job() {
 	wait_for 10 screen_has a '<exit 0>'
 	[ "$(job_field pw state)" = succeeded ]
 }
+
+@test "Ctrl-C while run --wait waits asks: n stops waiting and leaves the job, y stops it" {
+	term a "$TRAINCTL run -w -n keep -- $(sim --epochs 1000 --epoch-time 0.1)"
+	wait_for 10 screen_has a '/1000'
+	tm send-keys -t a C-c
+	wait_for 5 screen_has a 'Stop job'
+	tm send-keys -t a n Enter
+	wait_for 5 screen_has a '<exit 130>'
+	[ "$(job_field keep state)" = running ]
+	term b "$TRAINCTL run -w -n halt -- $(sim --epochs 1000 --epoch-time 0.1)"
+	wait_for 10 screen_has b '/1000'
+	tm send-keys -t b C-c
+	wait_for 5 screen_has b 'Stop job'
+	tm send-keys -t b y Enter
+	wait_for 10 screen_has b '<exit 0>'
+	[ "$(job_field halt state)" = stopped ]
+}
