@@ -1,12 +1,18 @@
-/* Append-only job log with rotation; see logfile.h. */
+/*
+ * Append-only job log with rotation, and its time index; see logfile.h.
+ * The index is a help for reading the log, never a reason to lose output:
+ * when it cannot be opened the log is written without it.
+ */
 #include "shim/logfile.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/parse.h"
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
 
@@ -21,11 +27,40 @@ static int logfile_reopen(struct logfile *log, struct err *err)
 	return 0;
 }
 
+/* logs/<id>.log -> logs/<id>.idx (newly allocated). */
+static char *logfile_index_path(const char *path)
+{
+	size_t len = strlen(path);
+
+	if (len > 4 && strcmp(path + len - 4, ".log") == 0)
+		return xasprintf("%.*s.idx", (int)(len - 4), path);
+	return xasprintf("%s.idx", path);
+}
+
+/* A restarted job appends to its log: continue the generations of its index. */
+static int64_t logfile_last_generation(const char *index_path)
+{
+	struct logindex_record *records;
+	size_t count;
+	int64_t generation = 0;
+
+	if (logindex_read(index_path, &records, &count, NULL) == 0 && count > 0)
+		generation = records[count - 1].generation;
+	free(records);
+	return generation;
+}
+
 int logfile_open(struct logfile *log, const char *path, int64_t max, int keep, struct err *err)
 {
+	char *index_path = logfile_index_path(path);
+
 	log->path = xstrdup(path);
 	log->max = max;
 	log->keep = keep;
+	log->generation = logfile_last_generation(index_path);
+	if (logindex_writer_open(&log->index, index_path, NULL) < 0)
+		log->index.fd = -1;
+	free(index_path);
 	return logfile_reopen(log, err);
 }
 
@@ -42,6 +77,7 @@ static void logfile_rotate(struct logfile *log)
 	if (log->keep == 0)
 		unlink(log->path);
 	close(log->fd);
+	log->generation++;
 	if (logfile_reopen(log, NULL) < 0)
 		log->fd = -1;
 }
@@ -74,6 +110,7 @@ int logfile_write(struct logfile *log, const void *data, size_t len)
 		}
 		if (log->fd < 0 && logfile_reopen(log, NULL) < 0)
 			return -1;
+		logindex_writer_note(&log->index, log->generation, log->size, time_now_ms());
 		if (write_all(log->fd, p, n) < 0)
 			return -1;
 		log->size += (int64_t)n;
@@ -89,6 +126,7 @@ void logfile_close(struct logfile *log)
 {
 	if (log->fd >= 0)
 		close(log->fd);
+	logindex_writer_close(&log->index);
 	free(log->path);
 	log->path = NULL;
 	log->fd = -1;
