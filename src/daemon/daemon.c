@@ -85,16 +85,8 @@ static void client_process(struct client *c)
 /* Write what the socket takes; watch for writability while output remains. */
 static int client_flush(struct client *c)
 {
-	while (c->out.len > 0) {
-		ssize_t n = write(c->fd, c->out.buf, c->out.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0)
-			return -1;
-		strbuf_consume(&c->out, (size_t)n);
-	}
+	if (write_queued(c->fd, &c->out) < 0)
+		return -1;
 	loop_modify_fd(c->daemon->loop, c->watch,
 		       EPOLLIN | EPOLLRDHUP | (c->out.len ? EPOLLOUT : 0));
 	return 0;

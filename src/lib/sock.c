@@ -106,6 +106,19 @@ int sock_peer_uid(int fd, uid_t *uid)
 	return 0;
 }
 
+int write_queued(int fd, struct strbuf *queue)
+{
+	while (queue->len > 0) {
+		ssize_t n = write(fd, queue->buf, queue->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		strbuf_consume(queue, (size_t)n);
+	}
+	return 0;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "lib/err.h"
+#include "lib/strbuf.h"
 
 /* Listen on path (mode 0600), replacing a stale socket file. Returns the fd. */
 int sock_listen(const char *path, struct err *err);
@@ -17,6 +18,12 @@ int sock_listen(const char *path, struct err *err);
 int sock_connect(const char *path, struct err *err);
 /* The peer's uid via SO_PEERCRED, or -1. */
 int sock_peer_uid(int fd, uid_t *uid);
+
+/*
+ * Write as much of queue as the non-blocking fd takes now, dropping what was
+ * written; what is left waits for the next try. -1 on a write error.
+ */
+int write_queued(int fd, struct strbuf *queue);
 
 /* Write all of buf, retrying on EINTR/short writes (blocking fds). */
 int write_all(int fd, const void *buf, size_t len);

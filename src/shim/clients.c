@@ -59,16 +59,8 @@ static void client_close(struct shim_client *c)
 /* Write what the socket takes; watch for writability while output remains. */
 static int client_flush(struct shim_client *c)
 {
-	while (c->out.len > 0) {
-		ssize_t n = write(c->fd, c->out.buf, c->out.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0)
-			return -1;
-		strbuf_consume(&c->out, (size_t)n);
-	}
+	if (write_queued(c->fd, &c->out) < 0)
+		return -1;
 	loop_modify_fd(c->shim->loop, c->watch, EPOLLIN | (c->out.len ? EPOLLOUT : 0));
 	return 0;
 }

@@ -258,16 +258,8 @@ static void shim_on_input_ready(void *data, int fd, uint32_t events)
 /* Hand queued input to the job as fast as it takes it; never block. */
 static void shim_input_flush(struct shim *shim)
 {
-	while (shim->input.len > 0 && shim->input_fd >= 0) {
-		ssize_t n = write(shim->input_fd, shim->input.buf, shim->input.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN)
-			strbuf_reset(&shim->input); /* the job closed its input */
-		if (n < 0)
-			break;
-		strbuf_consume(&shim->input, (size_t)n);
-	}
+	if (shim->input_fd >= 0 && write_queued(shim->input_fd, &shim->input) < 0)
+		strbuf_reset(&shim->input); /* the job closed its input */
 	if (shim->input.len > 0 && !shim->input_watch)
 		shim->input_watch = loop_add_fd(shim->loop, shim->input_fd, EPOLLOUT,
 						shim_on_input_ready, shim);
