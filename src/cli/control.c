@@ -179,6 +179,38 @@ const struct cmd_entry cmd_send = {
 	.fn = send_main,
 };
 
+static const struct opt_spec restart_opts[] = {
+	{ 'f', "fresh", OPT_FLAG, NULL, "start from scratch, without the resume args" },
+	{ 0 },
+};
+
+static int restart_main(struct cmd_ctx *ctx)
+{
+	json_t *req = proto_request("restart");
+	json_t *reply;
+
+	json_object_set_new(req, "fresh", json_boolean(opt_count(ctx, 'f')));
+	reply = call_with_jobs(ctx, req);
+	if (!reply)
+		return -1;
+	print_results(json_object_get(reply, "results"));
+	json_decref(reply);
+	return 0;
+}
+
+const struct cmd_entry cmd_restart = {
+	.name = "restart",
+	.brief = "run a job again, from its latest checkpoint",
+	.synopsis = "JOB...",
+	.summary = "Start a new attempt of each job under the same id, appending its --resume-args\n"
+		   "with the latest checkpoint (unless --fresh). A running job is stopped\n"
+		   "gracefully first; restart returns at once, the new attempt follows.",
+	.opts = restart_opts,
+	.min_args = 1,
+	.max_args = -1,
+	.fn = restart_main,
+};
+
 const struct cmd_entry cmd_stop = {
 	.name = "stop",
 	.brief = "stop jobs gracefully: stop signal, grace period, SIGKILL",

@@ -129,6 +129,25 @@ static void print_show_progress(const json_t *progress)
 	strbuf_release(&sb);
 }
 
+static void print_show_restart(const json_t *spec)
+{
+	const char *policy = json_string_value(json_object_get(spec, "restart"));
+	const char *resume = json_string_value(json_object_get(spec, "resume_args"));
+	json_t *limit = json_object_get(spec, "time_limit_ms");
+	char buf[256], dur[32];
+
+	if (policy && strcmp(policy, "no") != 0) {
+		snprintf(buf, sizeof(buf), "%s, at most %lld times%s%s", policy,
+			 (long long)json_integer_value(json_object_get(spec, "max_restarts")),
+			 resume ? ", resuming with " : "", resume ? resume : "");
+		print_field("Restart:", buf);
+	}
+	if (json_is_integer(limit)) {
+		format_duration(json_integer_value(limit), dur, sizeof(dur));
+		print_field("Time limit:", dur);
+	}
+}
+
 static void print_show_spec(const json_t *spec)
 {
 	char grace[32], size[32], buf[96];
@@ -147,6 +166,29 @@ static void print_show_spec(const json_t *spec)
 		snprintf(buf, sizeof(buf), "%s, log never rotated",
 			 json_is_false(json_object_get(spec, "pty")) ? "pipes" : "pty");
 	print_field("Output:", buf);
+	print_show_restart(spec);
+}
+
+static void print_show_attempts(const json_t *attempts)
+{
+	size_t i;
+	json_t *a;
+
+	if (json_array_size(attempts) == 0)
+		return;
+	printf("Attempts:\n");
+	json_array_foreach(attempts, i, a) {
+		char start[40], end[40];
+		const char *ckpt = json_string_value(json_object_get(a, "checkpoint"));
+
+		format_job_time(a, "started_at", start, sizeof(start));
+		format_job_time(a, "ended_at", end, sizeof(end));
+		printf("  #%lld  %s .. %s  %s (%s)%s%s\n",
+		       (long long)json_integer_value(json_object_get(a, "attempt")), start, end,
+		       json_string_value(json_object_get(a, "state")),
+		       json_string_value(json_object_get(a, "reason")), ckpt ? ", checkpoint " : "",
+		       ckpt ? ckpt : "");
+	}
 }
 
 static void print_show_events(const json_t *events)
@@ -187,7 +229,9 @@ static void print_show(const json_t *job)
 	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(job, "restarts")));
 	print_field("Restarts:", buf);
 	print_show_spec(json_object_get(job, "spec"));
+	print_field("Checkpoint:", json_string_value(json_object_get(job, "checkpoint")));
 	print_field("Log:", json_string_value(json_object_get(job, "log")));
+	print_show_attempts(json_object_get(job, "attempts"));
 	print_show_events(json_object_get(job, "events"));
 	strbuf_release(&sb);
 }

@@ -32,6 +32,11 @@ enum {
 	OPT_PROGRESS_REGEX,
 	OPT_PROGRESS_TOTAL,
 	OPT_DETACH_KEY,
+	OPT_RESTART,
+	OPT_MAX_RESTARTS,
+	OPT_RESUME_ARGS,
+	OPT_CHECKPOINT,
+	OPT_TIME_LIMIT,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -45,6 +50,11 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_LOG_MAX, "log-max", OPT_VALUE, "SIZE", "rotate the log at SIZE, keep 3 (default 100M)" },
 	{ OPT_PROGRESS_REGEX, "progress-regex", OPT_VALUE, "ERE", "progress from output: groups (current) or (current, total)" },
 	{ OPT_PROGRESS_TOTAL, "progress-total", OPT_VALUE, "N", "the total when the output does not say (e.g. epochs)" },
+	{ OPT_CHECKPOINT, "checkpoint", OPT_VALUE, "GLOB", "the job's checkpoint files, e.g. 'ckpt/epoch_*.pt'" },
+	{ OPT_RESTART, "restart", OPT_VALUE, "POLICY", "no (default), on-failure or always" },
+	{ OPT_MAX_RESTARTS, "max-restarts", OPT_VALUE, "N", "automatic restarts at most (default 3)" },
+	{ OPT_RESUME_ARGS, "resume-args", OPT_VALUE, "'ARGS'", "added on restarts; {checkpoint} is the latest one" },
+	{ OPT_TIME_LIMIT, "time-limit", OPT_VALUE, "DUR", "stop the job gracefully after DUR of running" },
 	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
 	{ 'w', "wait", OPT_FLAG, NULL, "wait with a live progress line; exit with the job's status" },
 	{ OPT_DETACH_KEY, "detach-key", OPT_VALUE, "KEY", "with -a: detach with KEY (default ctrl-\\)" },
@@ -145,6 +155,42 @@ static int build_command(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+/* Restart policy, checkpoints and the time limit. */
+static int parse_restart(struct cmd_ctx *ctx, json_t *spec)
+{
+	const char *policy = opt_value(ctx, OPT_RESTART);
+	const char *max = opt_value(ctx, OPT_MAX_RESTARTS);
+	const char *resume = opt_value(ctx, OPT_RESUME_ARGS);
+	const char *limit = opt_value(ctx, OPT_TIME_LIMIT);
+	json_t *words = json_array();
+	int64_t limit_ms = 0;
+	int n = 3, ret = 0;
+
+	if (policy && strcmp(policy, "no") && strcmp(policy, "on-failure") && strcmp(policy, "always"))
+		ret = err_usage(&ctx->err, "invalid --restart '%s' (expected no, on-failure or always)",
+				policy);
+	else if (max && parse_uint(max, &n) < 0)
+		ret = err_usage(&ctx->err, "invalid --max-restarts '%s' (expected a number, e.g. 3)", max);
+	else if (resume && parse_shell_words(resume, words, &ctx->err) < 0)
+		ret = -1;
+	else if (limit && (parse_duration_ms(limit, &limit_ms, &ctx->err) < 0 || limit_ms <= 0))
+		ret = ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "--time-limit must be longer than 0");
+	else if (opt_value(ctx, OPT_CHECKPOINT) && !*opt_value(ctx, OPT_CHECKPOINT))
+		ret = err_usage(&ctx->err, "empty --checkpoint (expected a glob such as 'ckpt/*.pt')");
+	json_decref(words);
+	if (ret < 0)
+		return -1;
+	json_object_set_new(spec, "restart", json_string(policy ? policy : "no"));
+	json_object_set_new(spec, "max_restarts", json_integer(n));
+	if (resume)
+		json_object_set_new(spec, "resume_args", json_string(resume));
+	if (opt_value(ctx, OPT_CHECKPOINT))
+		json_object_set_new(spec, "checkpoint", json_string(opt_value(ctx, OPT_CHECKPOINT)));
+	if (limit_ms)
+		json_object_set_new(spec, "time_limit_ms", json_integer(limit_ms));
+	return 0;
+}
+
 /* Check the progress options here, so that a bad regex is an error of run. */
 static int parse_progress(struct cmd_ctx *ctx, json_t *spec)
 {
@@ -175,7 +221,8 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	json_t *spec = json_object();
 
 	if (build_command(ctx, spec) < 0 || check_env_sets(ctx) < 0 || parse_limits(ctx, spec) < 0 ||
-	    parse_progress(ctx, spec) < 0 || resolve_cwd(ctx, spec) < 0) {
+	    parse_progress(ctx, spec) < 0 || parse_restart(ctx, spec) < 0 ||
+	    resolve_cwd(ctx, spec) < 0) {
 		json_decref(spec);
 		return NULL;
 	}

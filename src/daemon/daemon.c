@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/supervise.h"
+#include "daemon/watchdog.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/sock.h"
@@ -212,6 +213,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	loop_add_fd(d->loop, d->listen_fd, EPOLLIN, on_accept, d);
 	d->started_at = time_now_ms();
 	supervise_recover(d);
+	watchdog_start(d);
 	return 0;
 }
 
@@ -230,6 +232,7 @@ static void daemon_release(struct daemon *d)
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	supervise_release(d);
+	watchdog_release(d);
 	while (d->clients)
 		client_close(d->clients);
 	loop_free(d->loop);

@@ -23,6 +23,7 @@
 struct client;
 struct active;
 struct waiter;
+struct watched;
 
 struct daemon {
 	struct loop *loop;
@@ -35,6 +36,7 @@ struct daemon {
 	struct client *clients;
 	struct active *active;
 	struct waiter *waiters;
+	struct watched *watched;
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/restart.h"
 #include "daemon/supervise.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
@@ -194,6 +195,7 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 		return NULL;
 	job = store_job_json(d->store, ids[0]);
 	supervise_add_progress(d, job);
+	json_object_set_new(job, "attempts", store_job_attempts(d->store, ids[0]));
 	json_object_set_new(job, "events", store_job_events(d->store, ids[0]));
 	log = paths_job_log(&d->paths, ids[0]);
 	json_object_set_new(job, "log", json_string(log));
@@ -238,46 +240,23 @@ static int64_t *active_ids(struct daemon *d)
 	return store_job_ids_active(d->store);
 }
 
-static void stop_one(struct daemon *d, int64_t id, int sig, int64_t timeout_ms)
-{
-	struct err err = { 0 };
-	char grace[32];
-	json_t *shim_req = proto_request("stop");
-
-	if (job_state_is_final(store_job_state(d->store, id)) || !supervise_is_active(d, id)) {
-		json_decref(shim_req);
-		return;
-	}
-	format_duration(timeout_ms, grace, sizeof(grace));
-	json_object_set_new(shim_req, "signal", json_integer(sig));
-	json_object_set_new(shim_req, "timeout_ms", json_integer(timeout_ms));
-	store_event_add(d->store, id, "stop", "%s, then SIGKILL after %s", signal_name(sig), grace);
-	store_job_set_state(d->store, id, JOB_STOPPING, NULL);
-	json_decref(supervise_shim_request(d, id, shim_req, &err));
-	if (err.msg[0])
-		daemon_log("job %lld: stop: %s", (long long)id, err.msg);
-}
-
 static json_t *request_stop(struct daemon *d, struct client *c, const json_t *req,
 			    struct err *err)
 {
 	int all = json_is_true(json_object_get(req, "all"));
 	int64_t *ids = all ? active_ids(d) : resolve_jobs(d, req, err);
-	json_t *spec;
 
 	if (!ids)
 		return NULL;
 	for (int64_t *id = ids; *id >= 0; id++) {
-		int sig = (int)req_int(req, "signal", 0);
-		int64_t timeout = req_int(req, "timeout_ms", -1);
+		struct err ignored = { 0 };
 
-		spec = store_job_spec(d->store, *id);
-		if (!sig)
-			sig = (int)req_int(spec, "stop_signal", SIGTERM);
-		if (timeout < 0)
-			timeout = req_int(spec, "stop_timeout_ms", 30000);
-		json_decref(spec);
-		stop_one(d, *id, sig, timeout);
+		/* A job between attempts has nothing to signal: it just ends. */
+		if (store_job_state(d->store, *id) == JOB_RESTARTING)
+			supervise_cancel_restart(d, *id);
+		else
+			supervise_stop(d, *id, (int)req_int(req, "signal", 0),
+				       req_int(req, "timeout_ms", -1), NULL, &ignored);
 	}
 	supervise_wait(d, c, ids, "stop");
 	free(ids);
@@ -399,6 +378,29 @@ static json_t *request_send(struct daemon *d, struct client *c, const json_t *re
 	return proto_reply_ok();
 }
 
+static json_t *request_restart(struct daemon *d, struct client *c, const json_t *req,
+			       struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	int fresh = json_is_true(json_object_get(req, "fresh"));
+	json_t *reply = NULL;
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	for (int64_t *id = ids; *id >= 0; id++) {
+		if (restart_request(d, *id, fresh, err) < 0)
+			goto out;
+	}
+	reply = proto_reply_ok();
+	json_object_set_new(reply, "results", json_array());
+	for (int64_t *id = ids; *id >= 0; id++)
+		json_array_append_new(json_object_get(reply, "results"), supervise_result(d, *id));
+out:
+	free(ids);
+	return reply;
+}
+
 static json_t *request_wait(struct daemon *d, struct client *c, const json_t *req,
 			    struct err *err)
 {
@@ -501,7 +503,7 @@ static const struct request_entry {
 	{ "show", request_show },   { "stop", request_stop },     { "kill", request_kill },
 	{ "pause", request_pause }, { "resume", request_resume }, { "wait", request_wait },
 	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
-	{ "send", request_send },
+	{ "send", request_send },   { "restart", request_restart },
 };
 
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)

@@ -27,6 +27,9 @@
 #include "lib/signals.h"
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
+#include "daemon/reasons.h"
+#include "daemon/restart.h"
+#include "daemon/watchdog.h"
 #include "shim/shim.h"
 
 /* A job whose shim is (or may be) alive. */
@@ -37,6 +40,7 @@ struct active {
 	int own_child;
 	int pidfd;
 	struct loop_watch *pidfd_watch;
+	int restart; /* an attempt after the first: no client waits for it */
 	int report_fd;
 	struct loop_watch *report_watch;
 	struct strbuf report;
@@ -269,10 +273,8 @@ static void supervise_settle(struct daemon *d, int64_t id)
 	store_final_progress(d, id);
 	if (obj && job_exit_from_json(obj, &ex) == 0) {
 		state = job_exit_classify(&ex, reason, sizeof(reason));
-		store_job_set_ended(d->store, id, state, reason, &ex);
-		store_event_add(d->store, id, job_state_name(state), "%s; cpu %.1fs user %.1fs sys, peak rss %lldK",
-				reason, ex.utime_ms / 1000.0, ex.stime_ms / 1000.0,
-				(long long)ex.maxrss_kb);
+		reasons_refine(d, id, &ex, &state, reason, sizeof(reason));
+		restart_on_end(d, id, state, reason, &ex);
 	} else {
 		char *shim_path = paths_job_shim(&d->paths, id);
 		json_t *shim = json_file_read(shim_path, NULL);
@@ -282,21 +284,30 @@ static void supervise_settle(struct daemon *d, int64_t id)
 		kill_orphaned_job(pid, start);
 		json_decref(shim);
 		free(shim_path);
-		store_job_set_ended(d->store, id, JOB_LOST, "supervisor-lost", NULL);
 		unlink_job_socket(d, id);
 		store_event_add(d->store, id, "lost", "the job's shim ended without recording an exit status");
+		restart_on_end(d, id, JOB_LOST, "supervisor-lost", NULL);
 	}
 	daemon_log("job %lld ended: %s", (long long)id, job_state_name(store_job_state(d->store, id)));
 	json_decref(obj);
 	free(path);
 }
 
-/* The start-up report never came: the run request fails and the job is forgotten. */
+/*
+ * The job could not start. For `run`, the request fails and the job is
+ * forgotten; for a later attempt, the job ends failed with the reason.
+ */
 static void supervise_start_failed(struct daemon *d, struct active *a, const char *msg)
 {
 	struct err err = { 0 };
-	char *log = paths_job_log(&d->paths, a->id);
+	char *log;
 
+	if (a->restart) {
+		store_job_set_ended(d->store, a->id, JOB_FAILED, msg, NULL);
+		store_event_add(d->store, a->id, "failed", "%s", msg);
+		return;
+	}
+	log = paths_job_log(&d->paths, a->id);
 	err_set(&err, "%s", msg);
 	if (a->run_client)
 		client_reply(a->run_client, proto_reply_error(&err));
@@ -371,11 +382,12 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 	active_close_report(a);
 	state = store_job_state(d->store, a->id);
 	store_begin(d->store);
-	if (state == JOB_STARTING && a->run_client)
+	if (state == JOB_STARTING && (a->run_client || a->restart))
 		supervise_start_failed(d, a, "the job's shim exited during start-up (see daemon.log)");
 	else if (!job_state_is_final(state))
 		supervise_settle(d, a->id);
 	store_commit(d->store);
+	watchdog_forget(d, a->id);
 	active_free(d, a);
 	waiters_check(d);
 }
@@ -445,10 +457,12 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	a = active_new(d, id, pid, pidfd);
 	a->own_child = 1;
 	a->run_client = c;
+	a->restart = c == NULL;
 	a->report_fd = report_pipe[0];
 	fcntl(a->report_fd, F_SETFL, O_NONBLOCK);
 	a->report_watch = loop_add_fd(d->loop, a->report_fd, EPOLLIN, on_shim_report, a);
-	c->pending = 1;
+	if (c)
+		c->pending = 1;
 	return 0;
 }
 
@@ -502,9 +516,14 @@ void supervise_recover(struct daemon *d)
 	int64_t *ids = store_job_ids_active(d->store);
 
 	for (int64_t *id = ids; *id >= 0; id++) {
-		char *exit_path = paths_job_exit(&d->paths, *id);
-		int ended = access(exit_path, F_OK) == 0;
+		char *exit_path;
+		int ended;
 
+		/* Between attempts there is no shim: the watchdog starts the next one when due. */
+		if (store_job_state(d->store, *id) == JOB_RESTARTING)
+			continue;
+		exit_path = paths_job_exit(&d->paths, *id);
+		ended = access(exit_path, F_OK) == 0;
 		free(exit_path);
 		if (ended || !supervise_adopt(d, *id))
 			supervise_settle(d, *id);
@@ -535,4 +554,47 @@ out:
 	strbuf_release(&buf);
 	json_decref(req);
 	return reply;
+}
+
+int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, const char *cause,
+		   struct err *err)
+{
+	json_t *spec = store_job_spec(d->store, id);
+	json_t *req = proto_request("stop");
+	struct job_restart r;
+	char grace[32];
+
+	if (!sig)
+		sig = (int)json_integer_value(json_object_get(spec, "stop_signal"));
+	if (timeout_ms < 0)
+		timeout_ms = json_integer_value(json_object_get(spec, "stop_timeout_ms"));
+	json_decref(spec);
+	if (job_state_is_final(store_job_state(d->store, id)) || !supervise_is_active(d, id)) {
+		json_decref(req);
+		return err_set(err, "job %lld is not running", (long long)id);
+	}
+	if (cause && strcmp(cause, "restart") != 0 && store_job_restart_get(d->store, id, &r) == 0) {
+		snprintf(r.stop_cause, sizeof(r.stop_cause), "%s", cause);
+		store_job_restart_set(d->store, id, &r);
+	}
+	format_duration(timeout_ms, grace, sizeof(grace));
+	json_object_set_new(req, "signal", json_integer(sig ? sig : SIGTERM));
+	json_object_set_new(req, "timeout_ms", json_integer(timeout_ms));
+	store_event_add(d->store, id, "stop", "%s, then SIGKILL after %s%s%s",
+			signal_name(sig ? sig : SIGTERM), grace, cause ? ": " : "", cause ? cause : "");
+	store_job_set_state(d->store, id, JOB_STOPPING, NULL);
+	json_decref(supervise_shim_request(d, id, req, err));
+	return err->msg[0] ? -1 : 0;
+}
+
+void supervise_cancel_restart(struct daemon *d, int64_t id)
+{
+	struct job_restart r;
+
+	store_job_restart_get(d->store, id, &r);
+	r.restart_at = 0;
+	store_job_restart_set(d->store, id, &r);
+	store_job_set_ended(d->store, id, JOB_STOPPED, "stopped while waiting to restart", NULL);
+	store_event_add(d->store, id, "stopped", "stopped while waiting to restart");
+	waiters_check(d);
 }

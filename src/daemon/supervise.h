@@ -25,6 +25,17 @@ void supervise_reap(struct daemon *d);
 /* Change a job's state (and reason), recording an event. */
 void supervise_transition(struct daemon *d, int64_t id, enum job_state state, const char *reason);
 
+/*
+ * Stop a live job gracefully: sig 0 and timeout_ms < 0 mean the job's own
+ * --stop-signal and --stop-timeout. cause is NULL for the user's stop, else
+ * why trainctl stops it ("time-limit", "hung", "restart"), which decides the
+ * reason and whether it restarts.
+ */
+int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, const char *cause,
+		   struct err *err);
+/* A job waiting to restart is stopped by the user: it ends without another attempt. */
+void supervise_cancel_restart(struct daemon *d, int64_t id);
+
 /* Send a request to a job's shim and return its reply (NULL with err). */
 json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err);
 /* Is the job's shim known and alive? */

@@ -17,6 +17,7 @@
 static const char *const state_names[JOB_STATE_COUNT] = {
 	[JOB_QUEUED] = "queued",     [JOB_HELD] = "held",       [JOB_STARTING] = "starting",
 	[JOB_RUNNING] = "running",   [JOB_PAUSED] = "paused",   [JOB_STOPPING] = "stopping",
+	[JOB_RESTARTING] = "restarting",
 	[JOB_SUCCEEDED] = "succeeded", [JOB_FAILED] = "failed", [JOB_STOPPED] = "stopped",
 	[JOB_CANCELLED] = "cancelled", [JOB_LOST] = "lost",
 };
@@ -42,8 +43,8 @@ int job_state_is_final(enum job_state state)
 
 const char *job_state_names(void)
 {
-	return "queued, held, starting, running, paused, stopping, succeeded, failed, stopped, "
-	       "cancelled, lost";
+	return "queued, held, starting, running, paused, stopping, restarting, succeeded, failed, "
+	       "stopped, cancelled, lost";
 }
 
 json_t *job_exit_to_json(const struct job_exit *ex)

@@ -2,6 +2,8 @@
  * Job states and the vocabulary shared by the daemon, the shim and the CLI.
  *
  *   queued/held -> starting -> running <-> paused -> stopping -> final
+ *                     ^                                           |
+ *                     +------------ restarting <------------------+
  *
  * Final states: succeeded (exit 0), failed (non-zero exit or a signal nobody
  * asked for), stopped (ended after a user's stop or kill), cancelled (never
@@ -22,6 +24,7 @@ enum job_state {
 	JOB_RUNNING,
 	JOB_PAUSED,
 	JOB_STOPPING,
+	JOB_RESTARTING,
 	JOB_SUCCEEDED,
 	JOB_FAILED,
 	JOB_STOPPED,

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/strbuf.h"
 #include "lib/xmalloc.h"
 
 /* strtod, but only for plain decimals: no hex, exponents, signs, inf or nan. */
@@ -207,6 +208,53 @@ int parse_control_key(const char *s, int *key, struct err *err)
 	}
 	return err_usage(err, "invalid detach key '%s' (expected a control key such as ctrl-\\, "
 			      "^], C-a)", s ? s : "");
+}
+
+/* One quoted section starting at *p (after the quote); returns -1 when it is not closed. */
+static int shell_quoted(const char **p, char quote, struct strbuf *word)
+{
+	const char *s = *p;
+
+	while (*s && *s != quote) {
+		if (quote == '"' && *s == '\\' && s[1] && strchr("\"\\$`", s[1]))
+			s++;
+		strbuf_addch(word, *s++);
+	}
+	if (!*s)
+		return -1;
+	*p = s + 1;
+	return 0;
+}
+
+int parse_shell_words(const char *text, json_t *out, struct err *err)
+{
+	struct strbuf word = STRBUF_INIT;
+	const char *p = text;
+	int in_word = 0, ret = 0;
+
+	while (ret == 0) {
+		if (!*p || isblank((unsigned char)*p)) {
+			if (in_word)
+				json_array_append_new(out, json_string(strbuf_str(&word)));
+			strbuf_reset(&word);
+			in_word = 0;
+			if (!*p)
+				break;
+			p++;
+		} else if (*p == '\'' || *p == '"') {
+			char quote = *p++;
+			in_word = 1;
+			if (shell_quoted(&p, quote, &word) < 0)
+				ret = err_usage(err, "unclosed %c in '%s'", quote, text);
+		} else {
+			if (*p == '\\' && p[1])
+				p++;
+			strbuf_addch(&word, *p++);
+			in_word = 1;
+		}
+	}
+	strbuf_release(&word);
+	return ret;
 }
 
 const char *signal_name(int sig)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "lib/err.h"
 
 /* Parse a duration into milliseconds; a bare number means seconds. */
@@ -25,6 +27,12 @@ int parse_uint(const char *s, int *out);
  * its byte. A usage error names the text and the forms expected.
  */
 int parse_control_key(const char *s, int *key, struct err *err);
+/*
+ * Split text into words the way a shell would for a simple command line:
+ * blanks separate words, '...' and "..." quote, a backslash escapes. Appends
+ * each word to out (a JSON array). A usage error for an unclosed quote.
+ */
+int parse_shell_words(const char *text, json_t *out, struct err *err);
 /* "SIGTERM" for 15; "SIG42" for numbers without a name. Static storage. */
 const char *signal_name(int sig);
 

@@ -38,7 +38,25 @@ static const char *const migrations[] = {
 	"  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
 	"  time INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT);"
 	"CREATE INDEX events_job ON events(job_id, id);",
+
+	/* 1 -> 2: restarts, attempts, and why trainctl itself stopped a job. */
+	"ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE jobs ADD COLUMN auto_restarts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN fail_streak INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN restart_at INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN restart_fresh INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN stop_cause TEXT;"
+	"CREATE TABLE attempts ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	"  attempt INTEGER NOT NULL,"
+	"  started_at INTEGER, ended_at INTEGER, state TEXT, reason TEXT,"
+	"  exit_code INTEGER, signal INTEGER, checkpoint TEXT,"
+	"  PRIMARY KEY (job_id, attempt));",
 };
+
+#define ACTIVE_STATES \
+	"('queued','held','starting','running','paused','stopping','restarting')"
+#define FINAL_STATES "('succeeded','failed','stopped','cancelled','lost')"
 
 static int store_exec(struct store *store, const char *sql, struct err *err)
 {
@@ -290,6 +308,156 @@ int store_job_set_progress(struct store *store, int64_t id, const json_t *progre
 	return store_step_done(store, st);
 }
 
+static json_t *column_time(sqlite3_stmt *st, int col)
+{
+	char buf[40];
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	format_rfc3339(sqlite3_column_int64(st, col), buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *column_int(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer(sqlite3_column_int64(st, col));
+}
+
+static json_t *column_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? json_string((const char *)s) : json_null();
+}
+
+static json_t *column_json(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	json_t *v = s ? json_loads((const char *)s, 0, NULL) : NULL;
+
+	return v ? v : json_null();
+}
+
+int store_job_restart_get(struct store *store, int64_t id, struct job_restart *r)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT attempt, auto_restarts, fail_streak, "
+						"restart_at, restart_fresh, stop_cause FROM jobs "
+						"WHERE id = ?");
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	r->attempt = 1;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *cause = sqlite3_column_text(st, 5);
+
+		r->attempt = sqlite3_column_int(st, 0);
+		r->auto_restarts = sqlite3_column_int(st, 1);
+		r->fail_streak = sqlite3_column_int(st, 2);
+		r->restart_at = sqlite3_column_int64(st, 3);
+		r->restart_fresh = sqlite3_column_int(st, 4);
+		snprintf(r->stop_cause, sizeof(r->stop_cause), "%s", cause ? (const char *)cause : "");
+		ret = 0;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_job_restart_set(struct store *store, int64_t id, const struct job_restart *r)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET attempt = ?, auto_restarts = ?, "
+						"fail_streak = ?, restart_at = ?, restart_fresh = ?, "
+						"stop_cause = ? WHERE id = ?");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int(st, 1, r->attempt);
+	sqlite3_bind_int(st, 2, r->auto_restarts);
+	sqlite3_bind_int(st, 3, r->fail_streak);
+	if (r->restart_at)
+		sqlite3_bind_int64(st, 4, r->restart_at);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int(st, 5, r->restart_fresh);
+	bind_text_or_null(st, 6, r->stop_cause[0] ? r->stop_cause : NULL);
+	sqlite3_bind_int64(st, 7, id);
+	return store_step_done(store, st);
+}
+
+int store_attempt_add(struct store *store, int64_t id, int attempt, int64_t started_at,
+		      enum job_state state, const char *reason, const struct job_exit *ex,
+		      const char *checkpoint)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"INSERT OR REPLACE INTO attempts(job_id, attempt, started_at, ended_at, state, reason, "
+		"exit_code, signal, checkpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, attempt);
+	sqlite3_bind_int64(st, 3, started_at);
+	sqlite3_bind_int64(st, 4, ex && ex->ended_at ? ex->ended_at : time_now_ms());
+	sqlite3_bind_text(st, 5, job_state_name(state), -1, SQLITE_STATIC);
+	bind_text_or_null(st, 6, reason);
+	if (ex && !ex->signal && ex->exit_code >= 0)
+		sqlite3_bind_int(st, 7, ex->exit_code);
+	else
+		sqlite3_bind_null(st, 7);
+	if (ex && ex->signal)
+		sqlite3_bind_int(st, 8, ex->signal);
+	else
+		sqlite3_bind_null(st, 8);
+	bind_text_or_null(st, 9, checkpoint);
+	return store_step_done(store, st);
+}
+
+json_t *store_job_attempts(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT attempt, started_at, ended_at, state, "
+						"reason, exit_code, signal, checkpoint FROM attempts "
+						"WHERE job_id = ? ORDER BY attempt");
+	json_t *list = json_array();
+
+	if (!st)
+		return list;
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_array_append_new(list, json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			"attempt", sqlite3_column_int(st, 0), "started_at", column_time(st, 1),
+			"ended_at", column_time(st, 2), "state", column_text(st, 3), "reason",
+			column_text(st, 4), "exit_code", column_int(st, 5), "signal",
+			column_int(st, 6), "checkpoint", column_text(st, 7)));
+	}
+	sqlite3_finalize(st);
+	return list;
+}
+
+int store_job_set_checkpoint(struct store *store, int64_t id, const char *path)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET checkpoint = ? WHERE id = ?");
+
+	if (!st)
+		return -1;
+	bind_text_or_null(st, 1, path);
+	sqlite3_bind_int64(st, 2, id);
+	return store_step_done(store, st);
+}
+
+int store_job_count_restart(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET restarts = restarts + 1 WHERE id = ?");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return store_step_done(store, st);
+}
+
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
 {
 	sqlite3_stmt *st = store_prepare(store, "INSERT INTO events(job_id, time, kind, detail) "
@@ -353,47 +521,14 @@ int store_job_resolve(struct store *store, const char *text, int64_t *id, struct
 int64_t store_job_active_by_name(struct store *store, const char *name)
 {
 	return store_query_int(store,
-			       "SELECT id FROM jobs WHERE name = ? AND state IN "
-			       "('queued','held','starting','running','paused','stopping') "
-			       "ORDER BY id DESC LIMIT 1",
+			       "SELECT id FROM jobs WHERE name = ? AND state IN " ACTIVE_STATES
+			       " ORDER BY id DESC LIMIT 1",
 			       name, 0);
 }
 
 #define JOB_COLUMNS                                                                         \
 	"id, name, state, reason, spec, created_at, started_at, ended_at, exit_code, signal, " \
 	"pid, restarts, checkpoint, progress"
-
-static json_t *column_time(sqlite3_stmt *st, int col)
-{
-	char buf[40];
-
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	format_rfc3339(sqlite3_column_int64(st, col), buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static json_t *column_int(sqlite3_stmt *st, int col)
-{
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return json_null();
-	return json_integer(sqlite3_column_int64(st, col));
-}
-
-static json_t *column_text(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-
-	return s ? json_string((const char *)s) : json_null();
-}
-
-static json_t *column_json(sqlite3_stmt *st, int col)
-{
-	const unsigned char *s = sqlite3_column_text(st, col);
-	json_t *v = s ? json_loads((const char *)s, 0, NULL) : NULL;
-
-	return v ? v : json_null();
-}
 
 /* The command as an argv array: the spec's argv, or sh -c for --sh. */
 static json_t *spec_command(const json_t *spec)
@@ -457,8 +592,8 @@ json_t *store_job_list(struct store *store, int all, int state)
 	const char *sql =
 		state >= 0 ? "SELECT " JOB_COLUMNS " FROM jobs WHERE state = ?1 ORDER BY id"
 		: all      ? "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id"
-			   : "SELECT " JOB_COLUMNS " FROM jobs WHERE state IN ('queued','held',"
-			     "'starting','running','paused','stopping') ORDER BY id";
+			   : "SELECT " JOB_COLUMNS " FROM jobs WHERE state IN " ACTIVE_STATES
+			     " ORDER BY id";
 
 	st = store_prepare(store, sql);
 	if (!st)
@@ -518,6 +653,20 @@ json_t *store_job_spec(struct store *store, int64_t id)
 	return spec;
 }
 
+json_t *store_job_env(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT env FROM jobs WHERE id = ?");
+	json_t *env = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		env = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	return env;
+}
+
 enum job_state store_job_state(struct store *store, int64_t id)
 {
 	sqlite3_stmt *st = store_prepare(store, "SELECT state FROM jobs WHERE id = ?");
@@ -559,15 +708,14 @@ static int64_t *store_query_ids(struct store *store, const char *sql, int64_t pa
 int64_t *store_job_ids_active(struct store *store)
 {
 	return store_query_ids(store,
-			       "SELECT id FROM jobs WHERE state IN ('queued','held','starting',"
-			       "'running','paused','stopping') ORDER BY id",
+			       "SELECT id FROM jobs WHERE state IN " ACTIVE_STATES " ORDER BY id",
 			       0, 0);
 }
 
 int64_t *store_job_ids_finished_before(struct store *store, int64_t before)
 {
 	return store_query_ids(store,
-			       "SELECT id FROM jobs WHERE state IN ('succeeded','failed','stopped',"
-			       "'cancelled','lost') AND coalesce(ended_at, created_at) <= ? ORDER BY id",
+			       "SELECT id FROM jobs WHERE state IN " FINAL_STATES
+			       " AND coalesce(ended_at, created_at) <= ? ORDER BY id",
 			       before, 1);
 }

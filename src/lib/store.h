@@ -16,7 +16,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store *store_open(const char *path, struct err *err);
 void store_close(struct store *store);
@@ -35,6 +35,27 @@ int store_job_set_started(struct store *store, int64_t id, int pid, uint64_t pid
 /* Record the end of a job: final state, reason and status. */
 int store_job_set_ended(struct store *store, int64_t id, enum job_state state, const char *reason,
 			const struct job_exit *ex);
+
+/* A job's restart bookkeeping, kept in the database so it survives the daemon. */
+struct job_restart {
+	int attempt;       /* 1 for the first run */
+	int auto_restarts; /* automatic restarts so far (counted against --max-restarts) */
+	int fail_streak;   /* consecutive failed attempts, for the backoff */
+	int64_t restart_at; /* when the next attempt is due (ms), 0 for none */
+	int restart_fresh; /* the next attempt ignores the checkpoint */
+	char stop_cause[32]; /* why trainctl itself stopped the job: "time-limit", "hung", "restart" */
+};
+
+int store_job_restart_get(struct store *store, int64_t id, struct job_restart *r);
+int store_job_restart_set(struct store *store, int64_t id, const struct job_restart *r);
+/* Keep one ended attempt: number, times, final state, reason, status, checkpoint. */
+int store_attempt_add(struct store *store, int64_t id, int attempt, int64_t started_at,
+		      enum job_state state, const char *reason, const struct job_exit *ex,
+		      const char *checkpoint);
+json_t *store_job_attempts(struct store *store, int64_t id);
+int store_job_set_checkpoint(struct store *store, int64_t id, const char *path);
+/* Count one restart in the job's "restarts". */
+int store_job_count_restart(struct store *store, int64_t id);
 
 /* Record a job's progress (the JSON object of the interface). */
 int store_job_set_progress(struct store *store, int64_t id, const json_t *progress);
@@ -57,6 +78,8 @@ json_t *store_job_list(struct store *store, int all, int state);
 /* Counts per state: {"running":2,...}. */
 json_t *store_job_counts(struct store *store);
 json_t *store_job_events(struct store *store, int64_t id);
+/* The job's environment as stored at run time (a JSON array), or NULL. */
+json_t *store_job_env(struct store *store, int64_t id);
 /* The stored spec of a job, without its environment (new reference), or NULL. */
 json_t *store_job_spec(struct store *store, int64_t id);
 enum job_state store_job_state(struct store *store, int64_t id);

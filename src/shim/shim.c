@@ -417,6 +417,7 @@ static int shim_setup(struct shim *shim, struct err *err)
 {
 	char *log_path = paths_job_log(&shim->paths, shim->id);
 	int64_t log_max = json_integer_value(json_object_get(shim->spec, "log_max"));
+	const char *marker;
 	struct spawn_request req;
 	struct spawned sp;
 	int ret;
@@ -425,6 +426,10 @@ static int shim_setup(struct shim *shim, struct err *err)
 	free(log_path);
 	if (ret < 0)
 		return -1;
+	/* A restarted job's log says where each attempt begins. */
+	marker = json_string_value(json_object_get(shim->spec, "marker"));
+	if (marker)
+		logfile_write(&shim->log, marker, strlen(marker));
 	shim->sock_path = paths_job_sock(&shim->paths, shim->id);
 	shim->listen_fd = sock_listen(shim->sock_path, err);
 	if (shim->listen_fd < 0)

@@ -19,14 +19,14 @@
 /* ---- states ---- */
 
 static const char *const all_names[JOB_STATE_COUNT] = {
-	"queued", "held", "starting", "running", "paused", "stopping",
+	"queued", "held", "starting", "running", "paused", "stopping", "restarting",
 	"succeeded", "failed", "stopped", "cancelled", "lost",
 };
 
 static void test_state_names(void **state)
 {
 	(void)state;
-	assert_int_equal(JOB_STATE_COUNT, 11);
+	assert_int_equal(JOB_STATE_COUNT, 12);
 	for (int i = 0; i < JOB_STATE_COUNT; i++) {
 		assert_string_equal(job_state_name((enum job_state)i), all_names[i]);
 		assert_int_equal(job_state_parse(all_names[i]), i);

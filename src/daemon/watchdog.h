@@ -1,0 +1,18 @@
+/*
+ * The daemon's once-a-second look at its jobs: new checkpoints (recorded as
+ * events and kept with the job), time limits (a graceful stop with reason
+ * time-limit), and restarts that have come due.
+ */
+#ifndef TRAINCTL_WATCHDOG_H
+#define TRAINCTL_WATCHDOG_H
+
+#include "daemon/daemon.h"
+
+#define WATCHDOG_INTERVAL_MS 1000
+
+void watchdog_start(struct daemon *d);
+/* A job's attempt has ended or the job is gone: forget what was watched for it. */
+void watchdog_forget(struct daemon *d, int64_t id);
+void watchdog_release(struct daemon *d);
+
+#endif

@@ -1,0 +1,141 @@
+#!/usr/bin/env bats
+# Resilience scenarios with train-sim: checkpoints, restart policies with
+# backoff and resume args, restart by hand, time limits, and failure reasons.
+
+load helpers
+
+setup() {
+	setup_home
+}
+
+teardown() {
+	teardown_home
+}
+
+CKGLOB='ck/checkpoint_epoch_*.json'
+
+attempts() {
+	tc show "$1" --json | jq '.attempts | length'
+}
+
+@test "a crash restarts the job from its latest checkpoint and it completes" {
+	start -n crash --restart on-failure --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 30 --epoch-time 0.05 --checkpoint-every 10 --crash-at 25
+	run tc wait crash
+	[ "$status" -eq 0 ]
+	[ "$(job_field crash state)" = succeeded ]
+	[ "$(job_field crash restarts)" = 1 ]
+	[ "$(attempts crash)" = 2 ]
+	[ "$(tc show crash --json | jq -r '.attempts[0].state')" = failed ]
+	log_has crash "Resumed from $BATS_TEST_TMPDIR/work/ck/checkpoint_epoch_20.json at epoch 20"
+	log_has crash 'Epoch 30/30'
+	log_has crash '--- trainctl: attempt 2 started'
+	[ "$(job_field crash checkpoint)" = "$BATS_TEST_TMPDIR/work/ck/checkpoint_epoch_30.json" ]
+	tc show crash --json | jq -e '[.events[].kind] | index("checkpoint") != null'
+}
+
+@test "--max-restarts is honoured and the backoff doubles" {
+	start -n always --restart on-failure --max-restarts 2 --checkpoint "$CKGLOB" \
+		--resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 10 --epoch-time 0.02 --checkpoint-every 1 --crash-at 3 --crash-always
+	run tc wait always
+	[ "$status" -eq 1 ]
+	[ "$(job_field always state)" = failed ]
+	[[ $(job_field always reason) == *"gave up after 2 restarts"* ]]
+	[ "$(attempts always)" = 3 ]
+	# gaps between an attempt's end and the next start: about 1 s, then about 2 s
+	gaps=$(tc show always --json | jq -r '.attempts as $a | [range(1; $a|length) |
+		(($a[.].started_at | sub("\\.[0-9]+Z$"; "Z") | fromdate) -
+		 ($a[.-1].ended_at | sub("\\.[0-9]+Z$"; "Z") | fromdate))] | @tsv')
+	read -r g1 g2 <<<"$gaps"
+	[ "$g1" -ge 0 ] && [ "$g1" -le 2 ]
+	[ "$g2" -ge 1 ] && [ "$g2" -le 3 ]
+	[ "$g2" -gt "$g1" ] || [ "$g2" -ge 2 ]
+}
+
+@test "a job stopped by the user is never restarted automatically" {
+	start -n keep --restart always -- $(sim --epochs 1000 --epoch-time 0.1)
+	wait_for 10 log_has keep 'Epoch 1/'
+	tc stop keep
+	[ "$(job_field keep state)" = stopped ]
+	# two watchdog ticks later it is still stopped, with one attempt
+	sleep 2.5
+	[ "$(job_field keep state)" = stopped ]
+	[ "$(job_field keep restarts)" = 0 ]
+}
+
+@test "a daemon restart in the middle of a backoff still restarts the job" {
+	start -n mid --restart on-failure --max-restarts 1 --sh 'sleep 0.2; exit 1'
+	wait_for 10 job_state_is mid restarting
+	kill -9 "$(daemon_pid)"
+	run tc wait mid
+	[ "$status" -eq 1 ]
+	[ "$(attempts mid)" = 2 ]
+	[[ $(job_field mid reason) == *"gave up after 1 restart"* ]]
+}
+
+@test "restart by hand: a new attempt under the same id, from the checkpoint unless --fresh" {
+	start -n hand --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 5 --epoch-time 0.02 --checkpoint-every 5
+	tc wait hand
+	run tc restart hand
+	[ "$status" -eq 0 ]
+	tc wait hand
+	log_has hand "Resumed from $BATS_TEST_TMPDIR/work/ck/checkpoint_epoch_5.json"
+	[ "$(attempts hand)" = 2 ]
+	tc restart --fresh hand
+	tc wait hand
+	[ "$(attempts hand)" = 3 ]
+	[ "$(tc log hand | grep -c 'Resumed from')" = 1 ]
+}
+
+@test "restart of a running job stops it gracefully, then runs it again" {
+	start -n live --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 1000 --epoch-time 0.05
+	wait_for 10 log_has live 'Epoch 3/'
+	tc restart live
+	wait_for 15 eval '[ "$(attempts live)" = 1 ] && job_state_is live running'
+	wait_for 10 log_has live 'Resumed from'
+	tc stop live
+}
+
+@test "--time-limit stops the job gracefully with reason time-limit" {
+	start -n tl --time-limit 1s --checkpoint "$CKGLOB" -- "$TRAIN_SIM" --checkpoint-dir ck --epochs 1000 --epoch-time 0.05
+	run tc wait tl
+	[ "$status" -eq 0 ]
+	[ "$(job_field tl state)" = stopped ]
+	[[ $(job_field tl reason) == "time-limit"* ]]
+	[[ $(job_field tl reason) == *"checkpoint saved"* ]]
+}
+
+@test "a stop that makes the job save a checkpoint says so" {
+	start -n saver --checkpoint "$CKGLOB" -- "$TRAIN_SIM" --checkpoint-dir ck --epochs 1000 --epoch-time 0.05
+	wait_for 10 log_has saver 'Epoch 3/'
+	tc stop saver
+	[[ $(job_field saver reason) == *"checkpoint saved"* ]]
+}
+
+@test "a CUDA out-of-memory error ends the job as cuda-oom" {
+	start -n oom --sh 'echo "Traceback (most recent call last):"; echo "  File \"train.py\", line 3"; echo "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"; exit 1'
+	tc wait oom || true
+	[ "$(job_field oom state)" = failed ]
+	[[ $(job_field oom reason) == cuda-oom* ]]
+}
+
+@test "a failure's reason carries the error line from the log" {
+	start -n err --sh 'echo "Traceback (most recent call last):"; echo "  File \"x.py\", line 1"; echo "ValueError: bad shape (3, 4)"; exit 1'
+	tc wait err || true
+	[ "$(job_field err reason)" = "exit 1: ValueError: bad shape (3, 4)" ]
+}
+
+@test "bad restart options are usage errors" {
+	run --separate-stderr tc run --restart sometimes -- true
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--restart 'sometimes'"* ]]
+	run --separate-stderr tc run --max-restarts x -- true
+	[ "$status" -eq 2 ]
+	run --separate-stderr tc run --time-limit soon -- true
+	[ "$status" -eq 2 ]
+	run --separate-stderr tc run --resume-args "'unclosed" -- true
+	[ "$status" -eq 2 ]
+}
