@@ -37,6 +37,8 @@ enum {
 	OPT_RESUME_ARGS,
 	OPT_CHECKPOINT,
 	OPT_TIME_LIMIT,
+	OPT_HANG_TIMEOUT,
+	OPT_ON_HANG,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -55,6 +57,8 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_MAX_RESTARTS, "max-restarts", OPT_VALUE, "N", "automatic restarts at most (default 3)" },
 	{ OPT_RESUME_ARGS, "resume-args", OPT_VALUE, "'ARGS'", "added on restarts; {checkpoint} is the latest one" },
 	{ OPT_TIME_LIMIT, "time-limit", OPT_VALUE, "DUR", "stop the job gracefully after DUR of running" },
+	{ OPT_HANG_TIMEOUT, "hang-timeout", OPT_VALUE, "DUR", "hung after DUR without output, progress, checkpoint or CPU" },
+	{ OPT_ON_HANG, "on-hang", OPT_VALUE, "ACTION", "none (default: an event), kill or restart" },
 	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
 	{ 'w', "wait", OPT_FLAG, NULL, "wait with a live progress line; exit with the job's status" },
 	{ OPT_DETACH_KEY, "detach-key", OPT_VALUE, "KEY", "with -a: detach with KEY (default ctrl-\\)" },
@@ -191,6 +195,26 @@ static int parse_restart(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+/* Hang detection: how long without a sign of life, and what then. */
+static int parse_hang(struct cmd_ctx *ctx, json_t *spec)
+{
+	const char *timeout = opt_value(ctx, OPT_HANG_TIMEOUT);
+	const char *action = opt_value(ctx, OPT_ON_HANG);
+	int64_t ms = 0;
+
+	if (timeout && (parse_duration_ms(timeout, &ms, &ctx->err) < 0 || ms <= 0))
+		return ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "--hang-timeout must be longer than 0");
+	if (action && strcmp(action, "none") && strcmp(action, "kill") && strcmp(action, "restart"))
+		return err_usage(&ctx->err, "invalid --on-hang '%s' (expected none, kill or restart)",
+				 action);
+	if (action && !timeout)
+		return err_usage(&ctx->err, "--on-hang needs --hang-timeout");
+	if (ms)
+		json_object_set_new(spec, "hang_timeout_ms", json_integer(ms));
+	json_object_set_new(spec, "on_hang", json_string(action ? action : "none"));
+	return 0;
+}
+
 /* Check the progress options here, so that a bad regex is an error of run. */
 static int parse_progress(struct cmd_ctx *ctx, json_t *spec)
 {
@@ -222,6 +246,7 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 
 	if (build_command(ctx, spec) < 0 || check_env_sets(ctx) < 0 || parse_limits(ctx, spec) < 0 ||
 	    parse_progress(ctx, spec) < 0 || parse_restart(ctx, spec) < 0 ||
+	    parse_hang(ctx, spec) < 0 ||
 	    resolve_cwd(ctx, spec) < 0) {
 		json_decref(spec);
 		return NULL;

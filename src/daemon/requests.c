@@ -418,7 +418,7 @@ static void remove_job(struct daemon *d, int64_t id)
 {
 	char *log = paths_job_log(&d->paths, id);
 	char *files[] = { paths_job_exit(&d->paths, id), paths_job_shim(&d->paths, id),
-			  paths_job_progress(&d->paths, id), paths_job_index(&d->paths, id), NULL };
+			  paths_job_status(&d->paths, id), paths_job_index(&d->paths, id), NULL };
 
 	store_job_delete(d->store, id, NULL);
 	unlink(log);

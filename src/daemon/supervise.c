@@ -65,6 +65,13 @@ static struct active *active_find(struct daemon *d, int64_t id)
 	return NULL;
 }
 
+pid_t supervise_shim_pid(struct daemon *d, int64_t id)
+{
+	struct active *a = active_find(d, id);
+
+	return a ? a->shim_pid : 0;
+}
+
 int supervise_is_active(struct daemon *d, int64_t id)
 {
 	return active_find(d, id) != NULL;
@@ -229,26 +236,29 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 	int64_t id = json_integer_value(json_object_get(job, "id"));
 	const char *state = json_string_value(json_object_get(job, "state"));
 	char *path;
-	json_t *progress;
+	json_t *status, *progress;
 
 	if (!state || job_state_is_final((enum job_state)job_state_parse(state)))
 		return;
-	path = paths_job_progress(&d->paths, id);
-	progress = json_file_read(path, NULL);
+	path = paths_job_status(&d->paths, id);
+	status = json_file_read(path, NULL);
 	free(path);
-	if (progress)
-		json_object_set_new(job, "progress", progress);
+	progress = json_object_get(status, "progress");
+	if (json_is_object(progress))
+		json_object_set(job, "progress", progress);
+	json_decref(status);
 }
 
 /* Keep the last progress with the job once it has ended. */
 static void store_final_progress(struct daemon *d, int64_t id)
 {
-	char *path = paths_job_progress(&d->paths, id);
-	json_t *progress = json_file_read(path, NULL);
+	char *path = paths_job_status(&d->paths, id);
+	json_t *status = json_file_read(path, NULL);
+	json_t *progress = json_object_get(status, "progress");
 
-	if (progress)
+	if (json_is_object(progress))
 		store_job_set_progress(d->store, id, progress);
-	json_decref(progress);
+	json_decref(status);
 	free(path);
 }
 

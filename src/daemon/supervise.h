@@ -38,6 +38,8 @@ void supervise_cancel_restart(struct daemon *d, int64_t id);
 
 /* Send a request to a job's shim and return its reply (NULL with err). */
 json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err);
+/* The pid of the job's shim, or 0 when it has none. */
+pid_t supervise_shim_pid(struct daemon *d, int64_t id);
 /* Is the job's shim known and alive? */
 int supervise_is_active(struct daemon *d, int64_t id);
 

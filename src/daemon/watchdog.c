@@ -2,13 +2,20 @@
 #include "daemon/watchdog.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/restart.h"
 #include "daemon/supervise.h"
 #include "lib/checkpoint.h"
 #include "lib/parse.h"
+#include "lib/proc.h"
+#include "lib/strbuf.h"
 #include "lib/xmalloc.h"
+
+/* A job using less than this share of one CPU is idle, for hang detection. */
+#define IDLE_CPU_SHARE 0.05
 
 /* What is watched for one running job. */
 struct watched {
@@ -17,6 +24,12 @@ struct watched {
 	int64_t time_limit_ms;
 	int64_t started_ms;
 	int limit_hit;
+	int64_t hang_timeout_ms;
+	char on_hang[16];
+	int64_t active_ms; /* the last time the job showed any sign of life */
+	uint64_t cpu_ticks; /* of its whole tree, at the previous tick */
+	int64_t cpu_sampled_ms;
+	int hung;
 	struct watched *next;
 };
 
@@ -42,6 +55,10 @@ static struct watched *watched_add(struct daemon *d, int64_t id)
 			json_string_value(json_object_get(spec, "cwd")), glob, NULL);
 	w->time_limit_ms = json_integer_value(json_object_get(spec, "time_limit_ms"));
 	w->started_ms = parse_rfc3339_ms(json_string_value(json_object_get(job, "started_at")));
+	w->hang_timeout_ms = json_integer_value(json_object_get(spec, "hang_timeout_ms"));
+	snprintf(w->on_hang, sizeof(w->on_hang), "%s",
+		 json_string_value(json_object_get(spec, "on_hang")) ?: "none");
+	w->active_ms = w->started_ms > 0 ? w->started_ms : time_now_ms();
 	w->next = d->watched;
 	d->watched = w;
 	json_decref(job);
@@ -79,6 +96,97 @@ static void watch_checkpoints(struct daemon *d, struct watched *w)
 	latest = checkpoint_latest(w->checkpoints);
 	store_job_set_checkpoint(d->store, w->id, latest);
 	store_event_add(d->store, w->id, "checkpoint", "%s", latest);
+	w->active_ms = time_now_ms();
+}
+
+/* CPU ticks used by the whole tree under the job's shim. */
+static uint64_t tree_cpu_ticks(pid_t shim)
+{
+	struct proc_list list = { 0 };
+	uint64_t ticks = 0;
+
+	if (shim > 0 && proc_descendants(shim, &list) == 0) {
+		for (size_t i = 0; i < list.len; i++)
+			ticks += list.items[i].utime + list.items[i].stime;
+	}
+	proc_list_release(&list);
+	return ticks;
+}
+
+/* Output, progress (from the shim's status file) and CPU use all count as life. */
+static void watch_activity(struct daemon *d, struct watched *w)
+{
+	char *path = paths_job_status(&d->paths, w->id);
+	json_t *status = json_file_read(path, NULL);
+	int64_t now = time_now_ms();
+	uint64_t ticks = tree_cpu_ticks(supervise_shim_pid(d, w->id));
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	int64_t output = json_integer_value(json_object_get(status, "last_output_ms"));
+	int64_t progress = json_integer_value(json_object_get(status, "progress_changed_ms"));
+
+	if (output > w->active_ms)
+		w->active_ms = output;
+	if (progress > w->active_ms)
+		w->active_ms = progress;
+	if (w->cpu_sampled_ms && now > w->cpu_sampled_ms &&
+	    (double)(ticks - w->cpu_ticks) / hz > IDLE_CPU_SHARE * (double)(now - w->cpu_sampled_ms) / 1000)
+		w->active_ms = now;
+	w->cpu_ticks = ticks;
+	w->cpu_sampled_ms = now;
+	json_decref(status);
+	free(path);
+}
+
+/* What each process of a hung job is doing, for the events: state, wchan, kernel stack. */
+static void describe_hang(struct daemon *d, struct watched *w, struct strbuf *out)
+{
+	struct proc_list list = { 0 };
+	char wchan[64], stack[256];
+
+	proc_descendants(supervise_shim_pid(d, w->id), &list);
+	for (size_t i = 0; i < list.len && i < 8; i++) {
+		const struct proc_stat *st = &list.items[i];
+
+		proc_read_wchan(st->pid, wchan, sizeof(wchan));
+		strbuf_addf(out, "%s%d %s %c%s%s", i ? "; " : "", (int)st->pid, st->comm, st->state,
+			    wchan[0] ? " in " : "", wchan);
+		if (proc_read_stack(st->pid, 3, stack, sizeof(stack)) == 0 && stack[0])
+			strbuf_addf(out, " [%s]", stack);
+	}
+	if (list.len > 8)
+		strbuf_addf(out, "; and %zu more", list.len - 8);
+	proc_list_release(&list);
+}
+
+static void watch_hang(struct daemon *d, struct watched *w, enum job_state state)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct err err = { 0 };
+	char idle[32];
+
+	if (w->hang_timeout_ms <= 0 || state != JOB_RUNNING)
+		return;
+	watch_activity(d, w);
+	if (time_now_ms() - w->active_ms < w->hang_timeout_ms) {
+		if (w->hung) {
+			w->hung = 0;
+			store_job_set_state(d->store, w->id, JOB_RUNNING, NULL);
+			store_event_add(d->store, w->id, "unhung", "the job shows signs of life again");
+		}
+		return;
+	}
+	if (w->hung)
+		return;
+	w->hung = 1;
+	format_duration(time_now_ms() - w->active_ms, idle, sizeof(idle));
+	strbuf_addf(&why, "no output, progress, checkpoint or CPU for %s: ", idle);
+	describe_hang(d, w, &why);
+	store_job_set_state(d->store, w->id, JOB_RUNNING, "hung");
+	store_event_add(d->store, w->id, "hung", "%s", why.buf);
+	daemon_log("job %lld hung (on-hang %s)", (long long)w->id, w->on_hang);
+	if (strcmp(w->on_hang, "kill") == 0 || strcmp(w->on_hang, "restart") == 0)
+		supervise_stop(d, w->id, 0, -1, "hung", &err);
+	strbuf_release(&why);
 }
 
 static void watch_time_limit(struct daemon *d, struct watched *w, enum job_state state)
@@ -112,6 +220,7 @@ static void watchdog_tick(void *data, int fd, uint32_t events)
 			w = watched_add(d, *id);
 		watch_checkpoints(d, w);
 		watch_time_limit(d, w, state);
+		watch_hang(d, w, state);
 	}
 	restart_tick(d);
 	store_commit(d->store);

@@ -1,7 +1,9 @@
 /*
  * The daemon's once-a-second look at its jobs: new checkpoints (recorded as
  * events and kept with the job), time limits (a graceful stop with reason
- * time-limit), and restarts that have come due.
+ * time-limit), hangs (for --hang-timeout: no output, no progress, no new
+ * checkpoint and under 5% of a CPU; recorded with what each process is
+ * doing, then --on-hang), and restarts that have come due.
  */
 #ifndef TRAINCTL_WATCHDOG_H
 #define TRAINCTL_WATCHDOG_H

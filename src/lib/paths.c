@@ -119,9 +119,9 @@ char *paths_job_shim(const struct paths *paths, int64_t id)
 	return xasprintf("%s/%lld.shim", paths->jobs, (long long)id);
 }
 
-char *paths_job_progress(const struct paths *paths, int64_t id)
+char *paths_job_status(const struct paths *paths, int64_t id)
 {
-	return xasprintf("%s/%lld.progress", paths->jobs, (long long)id);
+	return xasprintf("%s/%lld.status", paths->jobs, (long long)id);
 }
 
 char *paths_job_index(const struct paths *paths, int64_t id)

@@ -7,7 +7,7 @@
  *   jobs/<id>.shim     the shim's and job's pids and start times
  *   logs/<id>.idx      the log's time index (when each part was written)
  *   jobs/<id>.exit     the job's exit status, written atomically by its shim
- *   jobs/<id>.progress the job's latest progress, written by its shim
+ *   jobs/<id>.status   the job's latest progress and output time, written by its shim
  *   daemon.log         the daemon's own messages
  */
 #ifndef TRAINCTL_PATHS_H
@@ -39,7 +39,7 @@ char *paths_job_log(const struct paths *paths, int64_t id);
 char *paths_job_sock(const struct paths *paths, int64_t id);
 char *paths_job_exit(const struct paths *paths, int64_t id);
 char *paths_job_shim(const struct paths *paths, int64_t id);
-char *paths_job_progress(const struct paths *paths, int64_t id);
+char *paths_job_status(const struct paths *paths, int64_t id);
 char *paths_job_index(const struct paths *paths, int64_t id);
 
 /* mkdir -p with the given mode for the last component. */

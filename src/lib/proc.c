@@ -175,6 +175,40 @@ int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out)
 	return 0;
 }
 
+void proc_read_wchan(pid_t pid, char *buf, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	if (read_small_file(path, buf, size) < 0 || strcmp(buf, "0") == 0)
+		buf[0] = '\0';
+}
+
+int proc_read_stack(pid_t pid, int frames, char *buf, size_t size)
+{
+	char path[64], text[4096];
+	char *line, *save = NULL;
+	size_t used = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stack", (int)pid);
+	buf[0] = '\0';
+	if (read_small_file(path, text, sizeof(text)) <= 0)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line && frames-- > 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *name = strchr(line, ']'); /* "[<0>] do_sys_poll+0x..." */
+		char *plus;
+
+		name = name ? name + 2 : line;
+		plus = strchr(name, '+');
+		if (plus)
+			*plus = '\0';
+		used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s",
+					 used ? " < " : "", name);
+	}
+	return 0;
+}
+
 /* The boot time in epoch milliseconds, from the btime line of /proc/stat. */
 static int64_t boot_time_ms(void)
 {

@@ -54,6 +54,14 @@ void proc_list_release(struct proc_list *list);
  */
 int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out);
 
+/* The kernel function pid sleeps in (/proc/PID/wchan), or "" when running or unreadable. */
+void proc_read_wchan(pid_t pid, char *buf, size_t size);
+/*
+ * The first `frames` function names of pid's kernel stack (/proc/PID/stack,
+ * root only), joined with " < ". Returns -1 when unreadable.
+ */
+int proc_read_stack(pid_t pid, int frames, char *buf, size_t size);
+
 /* Milliseconds since the epoch at which a process with this start time began. */
 int64_t proc_start_epoch_ms(uint64_t start_time);
 

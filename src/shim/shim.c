@@ -121,21 +121,34 @@ static void shim_write_exit(struct shim *shim)
 	free(path);
 }
 
-/* Write jobs/<id>.progress, where the daemon reads it for ls and show. */
-static void shim_write_progress(struct shim *shim)
+/* The progress object of the interface, or null before any progress was seen. */
+static json_t *shim_progress_json(struct shim *shim)
 {
 	const struct progress *p = progress_parser_get(shim->progress);
-	char *path = paths_job_progress(&shim->paths, shim->id);
 	char when[40];
-	json_t *obj;
 
+	if (!p->valid)
+		return json_null();
 	format_rfc3339(p->updated_ms, when, sizeof(when));
-	obj = json_pack("{s:f, s:o, s:o, s:o, s:o, s:s, s:s, s:s}", "current", p->current,
-			"total", p->total > 0 ? json_real(p->total) : json_null(),
-			"ratio", p->ratio >= 0 ? json_real(p->ratio) : json_null(),
-			"rate", p->rate > 0 ? json_real(p->rate) : json_null(),
-			"eta_seconds", p->eta_seconds >= 0 ? json_real(p->eta_seconds) : json_null(),
-			"unit", p->unit, "format", p->format, "updated_at", when);
+	return json_pack("{s:f, s:o, s:o, s:o, s:o, s:s, s:s, s:s}", "current", p->current,
+			 "total", p->total > 0 ? json_real(p->total) : json_null(),
+			 "ratio", p->ratio >= 0 ? json_real(p->ratio) : json_null(),
+			 "rate", p->rate > 0 ? json_real(p->rate) : json_null(),
+			 "eta_seconds", p->eta_seconds >= 0 ? json_real(p->eta_seconds) : json_null(),
+			 "unit", p->unit, "format", p->format, "updated_at", when);
+}
+
+/*
+ * Write jobs/<id>.status: the progress, and when the job last printed
+ * something. The daemon reads it for ls and show, and to tell a hung job.
+ */
+static void shim_write_progress(struct shim *shim)
+{
+	char *path = paths_job_status(&shim->paths, shim->id);
+	json_t *obj = json_pack("{s:o, s:I, s:I}", "progress", shim_progress_json(shim),
+				"last_output_ms", (json_int_t)shim->last_output_ms,
+				"progress_changed_ms", (json_int_t)shim->progress_changed_ms);
+
 	json_file_write_atomic(path, obj, 0, NULL);
 	json_decref(obj);
 	free(path);
@@ -239,11 +252,15 @@ static void shim_remember(struct shim *shim, const char *data, size_t len)
 /* Every byte of output goes to the log, the replay buffer, attached terminals and the progress parser. */
 static void shim_on_bytes(struct shim *shim, const char *data, size_t len)
 {
+	int64_t now = time_now_ms();
+
 	logfile_write(&shim->log, data, len);
 	shim_remember(shim, data, len);
 	clients_output(shim, data, len);
-	if (progress_parser_feed(shim->progress, data, len, time_now_ms()))
-		shim_note_progress(shim);
+	shim->last_output_ms = now;
+	if (progress_parser_feed(shim->progress, data, len, now))
+		shim->progress_changed_ms = now;
+	shim_note_progress(shim);
 }
 
 static void shim_input_flush(struct shim *shim);

@@ -44,6 +44,8 @@ struct shim {
 
 	struct progress_parser *progress;
 	int progress_dirty;
+	int64_t last_output_ms;      /* when the job last printed anything */
+	int64_t progress_changed_ms; /* when its progress last moved */
 	int64_t progress_written_ms;
 	struct loop_watch *progress_timer;
 

@@ -139,3 +139,34 @@ attempts() {
 	run --separate-stderr tc run --resume-args "'unclosed" -- true
 	[ "$status" -eq 2 ]
 }
+
+@test "--hang-timeout detects a hung job and records what it was doing" {
+	start -n hang --hang-timeout 2s -- $(sim --epochs 100 --epoch-time 0.05 --hang-at 3)
+	wait_for 15 eval '[ "$(job_field hang reason)" = hung ]'
+	[ "$(job_field hang state)" = running ]
+	detail=$(tc show hang --json | jq -r '[.events[] | select(.kind == "hung")][0].detail')
+	[[ $detail == "no output, progress, checkpoint or CPU for "* ]]
+	[[ $detail == *"train-sim S"* ]]
+	tc ls | grep -q 'running (hung)'
+	tc stop hang
+}
+
+@test "--on-hang restart resumes a hung job from its checkpoint" {
+	start -n hr --hang-timeout 2s --on-hang restart --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 8 --epoch-time 0.05 --checkpoint-every 2 --hang-at 5
+	# the restarted run hangs again at epoch 5 (it is not a transient fault), so stop after it resumed
+	wait_for 20 log_has hr "Resumed from $BATS_TEST_TMPDIR/work/ck/checkpoint_epoch_4.json"
+	[ "$(tc show hr --json | jq -r '.attempts[0].reason')" = "hung (exit 0 after SIGTERM)" ]
+	tc stop hr
+}
+
+@test "--on-hang kill ends a hung job as failed (hung)" {
+	start -n hk --hang-timeout 2s --on-hang kill -- $(sim --epochs 100 --epoch-time 0.05 --hang-at 2)
+	run tc wait hk
+	[ "$(job_field hk state)" = failed ]
+	[[ $(job_field hk reason) == "hung "* ]]
+	run --separate-stderr tc run --on-hang kill -- true
+	[ "$status" -eq 2 ]
+	run --separate-stderr tc run --hang-timeout 1m --on-hang maybe -- true
+	[ "$status" -eq 2 ]
+}
