@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/client.h"
 #include "cli/cmd.h"
@@ -209,6 +210,74 @@ const struct cmd_entry cmd_restart = {
 	.min_args = 1,
 	.max_args = -1,
 	.fn = restart_main,
+};
+
+static int renice_main(struct cmd_ctx *ctx)
+{
+	json_t *req, *reply;
+	int nice;
+
+	if (parse_nice(ctx->argv[1], &nice, &ctx->err) < 0)
+		return -1;
+	req = proto_request("renice");
+	json_object_set_new(req, "jobs", json_pack("[s]", ctx->argv[0]));
+	json_object_set_new(req, "nice", json_integer(nice));
+	reply = client_call(&ctx->paths, req, &ctx->err);
+	json_decref(reply);
+	return reply ? 0 : -1;
+}
+
+const struct cmd_entry cmd_renice = {
+	.name = "renice",
+	.brief = "change the nice value of a job's whole tree",
+	.synopsis = "JOB N",
+	.summary = "Set the nice value of every process of the job to N (-20 to 19); later\n"
+		   "attempts of the job start with it too.",
+	.min_args = 2,
+	.max_args = 2,
+	.fn = renice_main,
+};
+
+static const struct opt_spec limit_opts[] = {
+	{ 'c', "cpu", OPT_VALUE, "PCT", "at most PCT of one CPU (e.g. 50%, 200%); 0 removes the limit" },
+	{ 'm', "mem", OPT_VALUE, "SIZE", "at most SIZE of memory (e.g. 8G); 0 removes the limit" },
+	{ 0 },
+};
+
+static int limit_main(struct cmd_ctx *ctx)
+{
+	const char *cpu = opt_value(ctx, 'c'), *mem = opt_value(ctx, 'm');
+	json_t *req, *reply;
+	double cpus = 0;
+	int64_t bytes = 0;
+
+	if (!cpu && !mem)
+		return err_usage(&ctx->err, "limit: give --cpu PCT, --mem SIZE or both");
+	if (cpu && strcmp(cpu, "0") && parse_cpu_limit(cpu, &cpus, &ctx->err) < 0)
+		return -1;
+	if (mem && strcmp(mem, "0") && parse_size_bytes(mem, &bytes, &ctx->err) < 0)
+		return -1;
+	req = proto_request("limit");
+	json_object_set_new(req, "jobs", json_pack("[s]", ctx->argv[0]));
+	if (cpu)
+		json_object_set_new(req, "cpu_limit", json_real(cpus));
+	if (mem)
+		json_object_set_new(req, "mem_limit", json_integer(bytes));
+	reply = client_call(&ctx->paths, req, &ctx->err);
+	json_decref(reply);
+	return reply ? 0 : -1;
+}
+
+const struct cmd_entry cmd_limit = {
+	.name = "limit",
+	.brief = "change a running job's CPU or memory limit",
+	.synopsis = "JOB",
+	.summary = "Change the CPU and memory limits of a running job (through its cgroup, or the\n"
+		   "fallbacks where there is none; 'show' says which).",
+	.opts = limit_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.fn = limit_main,
 };
 
 const struct cmd_entry cmd_stop = {

@@ -129,6 +129,34 @@ static void print_show_progress(const json_t *progress)
 	strbuf_release(&sb);
 }
 
+/* "nice 5, cpu 50%, memory 64M (cgroup v1)" from the limits the shim reports. */
+static void print_show_limits(const json_t *limits)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *nice = json_object_get(limits, "nice");
+	json_t *cpu = json_object_get(limits, "cpu_limit");
+	json_t *mem = json_object_get(limits, "mem_limit");
+	char size[32];
+
+	if (!json_is_object(limits) || (!json_is_number(nice) && !json_is_number(cpu) &&
+					 !json_is_number(mem))) {
+		strbuf_release(&sb);
+		return;
+	}
+	if (json_is_integer(nice))
+		strbuf_addf(&sb, "nice %lld", (long long)json_integer_value(nice));
+	if (json_is_number(cpu))
+		strbuf_addf(&sb, "%scpu %.0f%%", sb.len ? ", " : "", json_number_value(cpu) * 100);
+	if (json_is_integer(mem)) {
+		format_size(json_integer_value(mem), size, sizeof(size));
+		strbuf_addf(&sb, "%smemory %s", sb.len ? ", " : "", size);
+	}
+	if (json_is_number(cpu) || json_is_number(mem))
+		strbuf_addf(&sb, " (%s)", json_string_value(json_object_get(limits, "mechanism")));
+	print_field("Limits:", sb.buf);
+	strbuf_release(&sb);
+}
+
 static void print_show_restart(const json_t *spec)
 {
 	const char *policy = json_string_value(json_object_get(spec, "restart"));
@@ -229,6 +257,7 @@ static void print_show(const json_t *job)
 	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(job, "restarts")));
 	print_field("Restarts:", buf);
 	print_show_spec(json_object_get(job, "spec"));
+	print_show_limits(json_object_get(job, "limits"));
 	print_field("Checkpoint:", json_string_value(json_object_get(job, "checkpoint")));
 	print_field("Log:", json_string_value(json_object_get(job, "log")));
 	print_show_attempts(json_object_get(job, "attempts"));

@@ -39,6 +39,9 @@ enum {
 	OPT_TIME_LIMIT,
 	OPT_HANG_TIMEOUT,
 	OPT_ON_HANG,
+	OPT_NICE,
+	OPT_CPU_LIMIT,
+	OPT_MEM_LIMIT,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -57,6 +60,9 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_MAX_RESTARTS, "max-restarts", OPT_VALUE, "N", "automatic restarts at most (default 3)" },
 	{ OPT_RESUME_ARGS, "resume-args", OPT_VALUE, "'ARGS'", "added on restarts; {checkpoint} is the latest one" },
 	{ OPT_TIME_LIMIT, "time-limit", OPT_VALUE, "DUR", "stop the job gracefully after DUR of running" },
+	{ OPT_NICE, "nice", OPT_VALUE, "N", "run the whole tree at nice N (-20 to 19)" },
+	{ OPT_CPU_LIMIT, "cpu-limit", OPT_VALUE, "PCT", "at most PCT of one CPU, e.g. 150%" },
+	{ OPT_MEM_LIMIT, "mem-limit", OPT_VALUE, "SIZE", "at most SIZE of memory, e.g. 8G" },
 	{ OPT_HANG_TIMEOUT, "hang-timeout", OPT_VALUE, "DUR", "hung after DUR without output, progress, checkpoint or CPU" },
 	{ OPT_ON_HANG, "on-hang", OPT_VALUE, "ACTION", "none (default: an event), kill or restart" },
 	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
@@ -195,6 +201,31 @@ static int parse_restart(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+static int parse_limits_options(struct cmd_ctx *ctx, json_t *spec)
+{
+	const char *nice = opt_value(ctx, OPT_NICE);
+	const char *cpu = opt_value(ctx, OPT_CPU_LIMIT);
+	const char *mem = opt_value(ctx, OPT_MEM_LIMIT);
+	double cpus;
+	int64_t bytes;
+	int n;
+
+	if (nice && parse_nice(nice, &n, &ctx->err) < 0)
+		return -1;
+	if (cpu && parse_cpu_limit(cpu, &cpus, &ctx->err) < 0)
+		return -1;
+	if (mem && (parse_size_bytes(mem, &bytes, &ctx->err) < 0 || bytes < 1024 * 1024))
+		return ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "--mem-limit %s is too small "
+								   "(expected at least 1M)", mem);
+	if (nice)
+		json_object_set_new(spec, "nice", json_integer(n));
+	if (cpu)
+		json_object_set_new(spec, "cpu_limit", json_real(cpus));
+	if (mem)
+		json_object_set_new(spec, "mem_limit", json_integer(bytes));
+	return 0;
+}
+
 /* Hang detection: how long without a sign of life, and what then. */
 static int parse_hang(struct cmd_ctx *ctx, json_t *spec)
 {
@@ -246,7 +277,7 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 
 	if (build_command(ctx, spec) < 0 || check_env_sets(ctx) < 0 || parse_limits(ctx, spec) < 0 ||
 	    parse_progress(ctx, spec) < 0 || parse_restart(ctx, spec) < 0 ||
-	    parse_hang(ctx, spec) < 0 ||
+	    parse_hang(ctx, spec) < 0 || parse_limits_options(ctx, spec) < 0 ||
 	    resolve_cwd(ctx, spec) < 0) {
 		json_decref(spec);
 		return NULL;

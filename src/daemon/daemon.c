@@ -26,6 +26,7 @@
 
 #include "daemon/supervise.h"
 #include "daemon/watchdog.h"
+#include "lib/cgroup.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/sock.h"
@@ -167,6 +168,27 @@ static void on_signal(void *data, int sig)
 	}
 }
 
+/*
+ * Which cgroups jobs can get: TRAINCTL_CGROUP=none|v1|v2 decides, else what
+ * the machine allows (root, or a delegated subtree).
+ */
+static void daemon_detect_cgroups(struct daemon *d)
+{
+	const char *want = getenv("TRAINCTL_CGROUP");
+	struct err err = { 0 };
+	enum cgroup_kind kind;
+
+	if (want && (!strcmp(want, "none") || !strcmp(want, "v1") || !strcmp(want, "v2"))) {
+		d->cgroup = !strcmp(want, "none") ? "none" : !strcmp(want, "v1") ? "v1" : "v2";
+		snprintf(d->cgroup_why, sizeof(d->cgroup_why), "TRAINCTL_CGROUP=%s", want);
+		return;
+	}
+	kind = cgroup_detect(CGROUP_ROOT, &err);
+	d->cgroup = kind == CGROUP_V2 ? "v2" : kind == CGROUP_V1 ? "v1" : "none";
+	memcpy(d->cgroup_why, err.msg, sizeof(d->cgroup_why));
+	daemon_log("job cgroups: %s%s%s", cgroup_kind_name(kind), err.msg[0] ? " - " : "", err.msg);
+}
+
 /* Take the per-home lock; fails if another daemon holds it. */
 static int daemon_lock(struct daemon *d, struct err *err)
 {
@@ -212,6 +234,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	loop_add_signals(d->loop, sigs, (int)ARRAY_SIZE(sigs), on_signal, d);
 	loop_add_fd(d->loop, d->listen_fd, EPOLLIN, on_accept, d);
 	d->started_at = time_now_ms();
+	daemon_detect_cgroups(d);
 	supervise_recover(d);
 	watchdog_start(d);
 	return 0;

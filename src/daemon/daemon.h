@@ -37,6 +37,8 @@ struct daemon {
 	struct active *active;
 	struct waiter *waiters;
 	struct watched *watched;
+	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
+	char cgroup_why[1024];
 };
 
 /*

@@ -106,6 +106,16 @@ void reasons_refine(struct daemon *d, int64_t id, const struct job_exit *ex,
 
 	store_job_restart_get(d->store, id, &r);
 	snprintf(end, sizeof(end), "%s", reason);
+	if (ex->limit[0]) {
+		*state = JOB_FAILED;
+		snprintf(reason, size, "%s (%s)", ex->limit, end);
+		return;
+	}
+	if (ex->oom_kills > 0) {
+		*state = JOB_FAILED;
+		snprintf(reason, size, "oom-killed (%s)", end);
+		return;
+	}
 	if (strcmp(r.stop_cause, "time-limit") == 0) {
 		*state = JOB_STOPPED;
 		snprintf(reason, size, "time-limit (%s)", end);

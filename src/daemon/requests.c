@@ -82,6 +82,9 @@ static json_t *request_hello(struct daemon *d, struct client *c, const json_t *r
 	json_object_set_new(reply, "started_at", json_string(when));
 	json_object_set_new(reply, "uptime_ms", json_integer(time_now_ms() - d->started_at));
 	json_object_set_new(reply, "jobs", store_job_counts(d->store));
+	json_object_set_new(reply, "cgroups", json_string(d->cgroup));
+	if (d->cgroup_why[0])
+		json_object_set_new(reply, "cgroups_note", json_string(d->cgroup_why));
 	return reply;
 }
 
@@ -204,6 +207,25 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 	reply = proto_reply_ok();
 	json_object_set_new(reply, "job", job);
 	return reply;
+}
+
+/* "cpu_limit=1.5 mem_limit=..." for an event; static storage. */
+static const char *json_dumps_compact_text(const json_t *req, const char *const *keys)
+{
+	static char buf[256];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (const char *const *k = keys; *k; k++) {
+		json_t *v = json_object_get(req, *k);
+		char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+
+		if (text)
+			used += (size_t)snprintf(buf + used, used < sizeof(buf) ? sizeof(buf) - used : 0,
+						 "%s%s=%s", used ? " " : "", *k, text);
+		free(text);
+	}
+	return buf;
 }
 
 /* The "name (id)" of a job for messages. */
@@ -378,6 +400,64 @@ static json_t *request_send(struct daemon *d, struct client *c, const json_t *re
 	return proto_reply_ok();
 }
 
+/*
+ * Change limits or the nice value of live jobs (the shim applies them) and
+ * keep them in the spec, so that later attempts have them too.
+ */
+static json_t *request_tune(struct daemon *d, const json_t *req, const char *op,
+			    const char *const *keys, struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	json_t *reply = NULL;
+
+	if (!ids)
+		return NULL;
+	if (require_live(d, ids, err) < 0)
+		goto out;
+	for (int64_t *id = ids; *id >= 0; id++) {
+		json_t *shim_req = proto_request(op), *spec = store_job_spec(d->store, *id);
+
+		for (const char *const *k = keys; *k; k++) {
+			json_t *v = json_object_get(req, *k);
+			if (!v)
+				continue;
+			json_object_set(shim_req, *k, v);
+			json_object_set(spec, *k, v);
+		}
+		reply = supervise_shim_request(d, *id, shim_req, err);
+		if (reply) {
+			store_job_set_spec(d->store, *id, spec);
+			store_event_add(d->store, *id, op, "%s", json_dumps_compact_text(req, keys));
+		}
+		json_decref(spec);
+		if (!reply)
+			goto out;
+		json_decref(reply);
+	}
+	reply = proto_reply_ok();
+out:
+	free(ids);
+	return reply;
+}
+
+static json_t *request_limit(struct daemon *d, struct client *c, const json_t *req,
+			     struct err *err)
+{
+	static const char *const keys[] = { "cpu_limit", "mem_limit", NULL };
+
+	(void)c;
+	return request_tune(d, req, "limit", keys, err);
+}
+
+static json_t *request_renice(struct daemon *d, struct client *c, const json_t *req,
+			      struct err *err)
+{
+	static const char *const keys[] = { "nice", NULL };
+
+	(void)c;
+	return request_tune(d, req, "renice", keys, err);
+}
+
 static json_t *request_restart(struct daemon *d, struct client *c, const json_t *req,
 			       struct err *err)
 {
@@ -503,7 +583,8 @@ static const struct request_entry {
 	{ "show", request_show },   { "stop", request_stop },     { "kill", request_kill },
 	{ "pause", request_pause }, { "resume", request_resume }, { "wait", request_wait },
 	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
-	{ "send", request_send },   { "restart", request_restart },
+	{ "send", request_send },   { "restart", request_restart }, { "limit", request_limit },
+	{ "renice", request_renice },
 };
 
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/cgroup.h"
 #include "lib/parse.h"
 #include "lib/proc.h"
 #include "lib/proto.h"
@@ -124,8 +125,10 @@ json_t *supervise_result(struct daemon *d, int64_t id)
 		status = 128 + (int)json_integer_value(sig);
 	else if (json_is_integer(code))
 		status = (int)json_integer_value(code);
-	else if (!strcmp(json_string_value(json_object_get(job, "state")), "lost") ||
-		 !strcmp(json_string_value(json_object_get(job, "state")), "cancelled"))
+	/* A failure never reads as success, even when the process itself exited 0. */
+	if (status == 0 && (!strcmp(json_string_value(json_object_get(job, "state")), "lost") ||
+			    !strcmp(json_string_value(json_object_get(job, "state")), "cancelled") ||
+			    !strcmp(json_string_value(json_object_get(job, "state")), "failed")))
 		status = 1;
 	json_object_set_new(job, "status", json_integer(status));
 	json_object_del(job, "spec");
@@ -220,15 +223,29 @@ void supervise_forget_client(struct daemon *d, struct client *c)
  * that none can fork or leave while we look; start times guard against
  * strangers with a reused id.
  */
-static void kill_orphaned_job(pid_t pid, uint64_t pid_start)
+static void kill_orphaned_job(struct daemon *d, int64_t id, pid_t pid, uint64_t pid_start)
 {
-	if (pid <= 0 || pid_start == 0)
-		return;
-	signal_session(pid, pid_start, SIGSTOP);
-	for (int round = 0; round < 16; round++) {
-		if (signal_session(pid, pid_start, SIGKILL) == 0)
-			break;
+	struct cgroup_job cg = { 0 };
+	char *name;
+
+	if (pid > 0 && pid_start != 0) {
+		signal_session(pid, pid_start, SIGSTOP);
+		for (int round = 0; round < 16; round++) {
+			if (signal_session(pid, pid_start, SIGKILL) == 0)
+				break;
+		}
 	}
+	/* With a cgroup, whatever escaped the session goes too. */
+	if (strcmp(d->cgroup, "none") == 0)
+		return;
+	name = cgroup_job_name(d->paths.home, id);
+	if (cgroup_job_create(&cg, d->cgroup[1] == '2' ? CGROUP_V2 : CGROUP_V1, CGROUP_ROOT, name,
+			      NULL) == 0) {
+		cgroup_job_kill(&cg);
+		cgroup_job_remove(&cg);
+	}
+	cgroup_job_release(&cg);
+	free(name);
 }
 
 void supervise_add_progress(struct daemon *d, json_t *job)
@@ -246,6 +263,8 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 	progress = json_object_get(status, "progress");
 	if (json_is_object(progress))
 		json_object_set(job, "progress", progress);
+	if (json_is_object(json_object_get(status, "limits")))
+		json_object_set(job, "limits", json_object_get(status, "limits"));
 	json_decref(status);
 }
 
@@ -291,7 +310,7 @@ static void supervise_settle(struct daemon *d, int64_t id)
 		pid_t pid = (pid_t)json_integer_value(json_object_get(shim, "pid"));
 		uint64_t start = (uint64_t)json_integer_value(json_object_get(shim, "pid_start"));
 
-		kill_orphaned_job(pid, start);
+		kill_orphaned_job(d, id, pid, start);
 		json_decref(shim);
 		free(shim_path);
 		unlink_job_socket(d, id);
@@ -438,12 +457,16 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 {
 	char idbuf[32];
 	char *argv[] = { "trainctl", "shim", "--id", idbuf, NULL };
-	char *text = json_dumps(spec, JSON_COMPACT);
+	json_t *full = json_copy((json_t *)spec);
+	char *text;
 	int spec_pipe[2], report_pipe[2], pidfd;
 	struct active *a;
 	pid_t pid;
 
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+	json_object_set_new(full, "cgroup", json_string(d->cgroup));
+	text = json_dumps(full, JSON_COMPACT);
+	json_decref(full);
 	if (pipe2(spec_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC) < 0) {
 		free(text);
 		return err_errno(err, "pipe");

@@ -819,3 +819,12 @@ int cgroup_job_kill(const struct cgroup_job *cg)
 		return kill_listed(cg);
 	return count;
 }
+
+char *cgroup_job_name(const char *home, int64_t id)
+{
+	unsigned long h = 2166136261u; /* FNV-1a: each state directory gets its own subtree */
+
+	for (; *home; home++)
+		h = ((h ^ (unsigned char)*home) * 16777619u) & 0xffffffffu;
+	return xasprintf("trainctl/%08lx/job-%lld", h, (long long)id);
+}

@@ -44,6 +44,8 @@ const char *cgroup_kind_name(enum cgroup_kind kind);
  */
 int cgroup_job_create(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
 		      const char *name, struct err *err);
+/* The cgroup name of job id of the state directory home: "trainctl/<hash of home>/job-<id>". */
+char *cgroup_job_name(const char *home, int64_t id);
 /* Move a process into the job's cgroup (0: the caller itself; async-signal-safe for v2/v1). */
 int cgroup_job_add(const struct cgroup_job *cg, pid_t pid);
 /* CPU limit in CPUs (1.5 = 150% = one and a half cores); 0 removes the limit. */

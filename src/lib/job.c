@@ -47,9 +47,16 @@ const char *job_state_names(void)
 	       "stopped, cancelled, lost";
 }
 
+/* The fields added after the first exit records; absent ones keep their defaults. */
+static void job_exit_extra_to_json(const struct job_exit *ex, json_t *obj)
+{
+	json_object_set_new(obj, "oom_kills", json_integer(ex->oom_kills));
+	json_object_set_new(obj, "limit", json_string(ex->limit));
+}
+
 json_t *job_exit_to_json(const struct job_exit *ex)
 {
-	return json_pack("{s:i, s:i, s:b, s:b, s:i, s:I, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:s}",
+	json_t *obj = json_pack("{s:i, s:i, s:b, s:b, s:i, s:I, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:s}",
 			 "exit_code", ex->exit_code, "signal", ex->signal, "core_dumped",
 			 ex->core_dumped, "stop_requested", ex->stop_requested, "stop_signal",
 			 ex->stop_signal, "stop_timeout_ms", (json_int_t)ex->stop_timeout_ms,
@@ -58,6 +65,9 @@ json_t *job_exit_to_json(const struct job_exit *ex)
 			 (json_int_t)ex->ended_at, "utime_ms", (json_int_t)ex->utime_ms,
 			 "stime_ms", (json_int_t)ex->stime_ms, "maxrss_kb",
 			 (json_int_t)ex->maxrss_kb, "note", ex->note);
+
+	job_exit_extra_to_json(ex, obj);
+	return obj;
 }
 
 static int64_t json_int_field(const json_t *obj, const char *key)
@@ -86,6 +96,10 @@ int job_exit_from_json(const json_t *obj, struct job_exit *ex)
 	ex->stime_ms = json_int_field(obj, "stime_ms");
 	ex->maxrss_kb = json_int_field(obj, "maxrss_kb");
 	snprintf(ex->note, sizeof(ex->note), "%s", note ? note : "");
+	ex->oom_kills = json_is_integer(json_object_get(obj, "oom_kills"))
+		? json_int_field(obj, "oom_kills") : -1;
+	snprintf(ex->limit, sizeof(ex->limit), "%s",
+		 json_string_value(json_object_get(obj, "limit")) ?: "");
 	return 0;
 }
 

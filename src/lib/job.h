@@ -58,7 +58,9 @@ struct job_exit {
 	int64_t utime_ms;
 	int64_t stime_ms;
 	int64_t maxrss_kb;
-	char note[256]; /* the shim's own word, e.g. why it gave up */
+	int64_t oom_kills; /* processes of the job's cgroup the kernel OOM-killed, -1 unknown */
+	char limit[16];    /* "memory-limit" when the shim stopped it for its memory */
+	char note[256];    /* the shim's own word, e.g. why it gave up */
 };
 
 json_t *job_exit_to_json(const struct job_exit *ex);

@@ -149,6 +149,38 @@ static const struct signal_entry signal_table[] = {
 	{ "IO", SIGIO },     { "PWR", SIGPWR },     { "SYS", SIGSYS },
 };
 
+int parse_cpu_limit(const char *s, double *cpus, struct err *err)
+{
+	char *end;
+	double v;
+
+	if (!s || !isdigit((unsigned char)*s))
+		goto bad;
+	v = parse_decimal(s, &end);
+	if (*end == '%')
+		end++;
+	if (*end || !(v > 0) || v > 100000)
+		goto bad;
+	*cpus = v / 100;
+	return 0;
+bad:
+	return err_usage(err, "invalid CPU limit '%s' (expected a percentage of one CPU, e.g. 50%% "
+			      "or 150%%)", s ? s : "");
+}
+
+int parse_nice(const char *s, int *nice, struct err *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = s ? strtol(s, &end, 10) : 0;
+	if (!s || !*s || *end || errno || v < -20 || v > 19)
+		return err_usage(err, "invalid nice value '%s' (expected -20 to 19)", s ? s : "");
+	*nice = (int)v;
+	return 0;
+}
+
 int parse_uint(const char *s, int *out)
 {
 	char *end;

@@ -18,6 +18,10 @@
 int parse_duration_ms(const char *s, int64_t *out, struct err *err);
 /* Parse a size into bytes; suffixes K, M, G, T (powers of 1024), optional B/iB. */
 int parse_size_bytes(const char *s, int64_t *out, struct err *err);
+/* Parse a CPU limit "150%" (or "150") into CPUs (1.5); must be more than 0. */
+int parse_cpu_limit(const char *s, double *cpus, struct err *err);
+/* Parse a nice value, -20 to 19. */
+int parse_nice(const char *s, int *nice, struct err *err);
 /* Parse a signal name ("TERM", "SIGTERM", case-insensitive) or number. */
 int parse_signal(const char *s, int *out, struct err *err);
 /* Parse a non-negative integer that fits in an int. */

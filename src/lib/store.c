@@ -653,6 +653,21 @@ json_t *store_job_spec(struct store *store, int64_t id)
 	return spec;
 }
 
+int store_job_set_spec(struct store *store, int64_t id, const json_t *spec)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET spec = ? WHERE id = ?");
+	char *text = json_dumps(spec, JSON_COMPACT);
+
+	if (!st) {
+		free(text);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, id);
+	free(text);
+	return store_step_done(store, st);
+}
+
 json_t *store_job_env(struct store *store, int64_t id)
 {
 	sqlite3_stmt *st = store_prepare(store, "SELECT env FROM jobs WHERE id = ?");

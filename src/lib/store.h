@@ -78,6 +78,8 @@ json_t *store_job_list(struct store *store, int all, int state);
 /* Counts per state: {"running":2,...}. */
 json_t *store_job_counts(struct store *store);
 json_t *store_job_events(struct store *store, int64_t id);
+/* Replace a job's spec (without its environment), e.g. after `limit`. */
+int store_job_set_spec(struct store *store, int64_t id, const json_t *spec);
 /* The job's environment as stored at run time (a JSON array), or NULL. */
 json_t *store_job_env(struct store *store, int64_t id);
 /* The stored spec of a job, without its environment (new reference), or NULL. */

@@ -23,6 +23,7 @@
 #include "lib/proto.h"
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
+#include "shim/limits.h"
 #include "shim/shim_state.h"
 
 /* Past this much unread output an attached client is dropped. */
@@ -148,6 +149,18 @@ static json_t *client_request(struct shim_client *c, const json_t *req, struct e
 		return client_attach(c, req, err);
 	if (strcmp(op, "send") == 0)
 		return client_send_text(shim, req, err);
+	if (strcmp(op, "limit") == 0) {
+		json_t *cpu = json_object_get(req, "cpu_limit"), *mem = json_object_get(req, "mem_limit");
+		if (limits_update(shim, json_is_number(cpu) ? json_number_value(cpu) : -1,
+				  json_is_integer(mem) ? json_integer_value(mem) : -1, err) < 0)
+			return NULL;
+		return status_json(shim);
+	}
+	if (strcmp(op, "renice") == 0) {
+		if (limits_renice(shim, (int)json_integer_value(json_object_get(req, "nice")), err) < 0)
+			return NULL;
+		return status_json(shim);
+	}
 	if (strcmp(op, "stop") == 0) {
 		shim_stop(shim, sig ? sig : shim->stop_signal,
 			  json_is_integer(t) && json_integer_value(t) >= 0 ? json_integer_value(t)

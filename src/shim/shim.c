@@ -36,6 +36,7 @@
 #include "lib/strbuf.h"
 #include "lib/xmalloc.h"
 #include "lib/progress.h"
+#include "shim/limits.h"
 #include "shim/logfile.h"
 #include "shim/shim_state.h"
 #include "shim/spawn.h"
@@ -63,6 +64,7 @@ static void shim_grace_expired(void *data, int fd, uint32_t events)
 	/* Only the main process ignoring the stop signal makes this a kill. */
 	shim->exit.killed_after_grace = shim->exit.stop_requested && !shim->reaped;
 	shim_signal_tree(shim, SIGKILL);
+	limits_kill(shim);
 }
 
 /* Arm the grace timer; a later stop with its own grace re-arms it from now. */
@@ -145,9 +147,10 @@ static json_t *shim_progress_json(struct shim *shim)
 static void shim_write_progress(struct shim *shim)
 {
 	char *path = paths_job_status(&shim->paths, shim->id);
-	json_t *obj = json_pack("{s:o, s:I, s:I}", "progress", shim_progress_json(shim),
+	json_t *obj = json_pack("{s:o, s:I, s:I, s:o}", "progress", shim_progress_json(shim),
 				"last_output_ms", (json_int_t)shim->last_output_ms,
-				"progress_changed_ms", (json_int_t)shim->progress_changed_ms);
+				"progress_changed_ms", (json_int_t)shim->progress_changed_ms,
+				"limits", limits_json(shim));
 
 	json_file_write_atomic(path, obj, 0, NULL);
 	json_decref(obj);
@@ -197,6 +200,7 @@ static void shim_maybe_finish(struct shim *shim)
 		return;
 	if (shim->progress_dirty)
 		shim_write_progress(shim);
+	limits_finish(shim);
 	shim_write_exit(shim);
 	loop_stop(shim->loop);
 }
@@ -429,6 +433,11 @@ static int shim_read_spec(struct shim *shim, struct err *err)
 	return shim->progress ? 0 : -1;
 }
 
+static void shim_child_hook(const void *data)
+{
+	limits_child(data);
+}
+
 /* Open the log and the control socket, then start the job. */
 static int shim_setup(struct shim *shim, struct err *err)
 {
@@ -451,7 +460,11 @@ static int shim_setup(struct shim *shim, struct err *err)
 	shim->listen_fd = sock_listen(shim->sock_path, err);
 	if (shim->listen_fd < 0)
 		return -1;
+	if (limits_setup(shim, err) < 0)
+		return -1;
 	shim_spawn_request(shim, &req);
+	req.child_hook = shim_child_hook;
+	req.hook_data = shim;
 	ret = spawn_job(&req, &sp, err);
 	strv_free(req.argv);
 	strv_free(req.envp);
@@ -477,6 +490,7 @@ static void shim_watch(struct shim *shim)
 static void shim_release(struct shim *shim)
 {
 	clients_release(shim);
+	limits_release(shim);
 	progress_parser_free(shim->progress);
 	strbuf_release(&shim->input);
 	strbuf_release(&shim->recent);
@@ -524,7 +538,8 @@ static void shim_report_started(struct shim *shim)
 int shim_run(int64_t id)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
-	struct shim shim = { .output_fd = -1, .input_fd = -1, .listen_fd = -1 };
+	struct shim shim = { .output_fd = -1, .input_fd = -1, .listen_fd = -1,
+			     .exit = { .oom_kills = -1 } };
 	struct err err = { 0 };
 
 	shim.id = id;
@@ -540,6 +555,8 @@ int shim_run(int64_t id)
 	if (shim_write_pidfile(&shim, &err) < 0)
 		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim.id, err.msg);
 	shim_report_started(&shim);
+	limits_started(&shim);
+	shim_note_progress(&shim); /* the status file says which limits are in force */
 	shim_watch(&shim);
 	shim_reap(&shim);
 	loop_run(shim.loop);

@@ -15,6 +15,7 @@
 #include "lib/paths.h"
 #include "lib/progress.h"
 #include "lib/strbuf.h"
+#include "lib/cgroup.h"
 #include "shim/logfile.h"
 
 #define LOG_KEEP 3
@@ -52,6 +53,16 @@ struct shim {
 	int listen_fd;
 	char *sock_path;
 	struct shim_client *clients;
+
+	struct cgroup_job cgroup;   /* kind CGROUP_NONE without one */
+	int nice;
+	int set_nice;
+	double cpu_limit;           /* CPUs, 0 for none */
+	int64_t mem_limit;          /* bytes, 0 for none */
+	double duty;                /* fallback: share of each period the job may run */
+	int duty_stopped;
+	struct loop_watch *duty_timer;
+	struct loop_watch *mem_timer;
 
 	int stop_signal;
 	int64_t stop_timeout_ms;

@@ -79,6 +79,8 @@ static void child_exec(const struct spawn_request *req, const char *program, int
 	if (req->cwd && chdir(req->cwd) < 0)
 		child_fail(report, STAGE_CWD);
 	umask((mode_t)req->umask);
+	if (req->child_hook)
+		req->child_hook(req->hook_data);
 	signals_reset_for_exec();
 	/* Everything but stdio goes at exec; the report pipe is already close-on-exec. */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);

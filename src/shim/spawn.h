@@ -19,6 +19,9 @@ struct spawn_request {
 	int use_pty;
 	int umask; /* the caller's, restored for the job */
 	unsigned short rows, cols;
+	/* Called in the child just before exec; must be async-signal-safe. */
+	void (*child_hook)(const void *data);
+	const void *hook_data;
 };
 
 struct spawned {

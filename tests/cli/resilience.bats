@@ -170,3 +170,65 @@ attempts() {
 	run --separate-stderr tc run --hang-timeout 1m --on-hang maybe -- true
 	[ "$status" -eq 2 ]
 }
+
+# ---- priorities and limits ----------------------------------------------------
+
+cpu_percent_of() { # PID SECONDS: CPU use of PID over SECONDS, in percent of one CPU
+	local hz t0 t1
+	hz=$(getconf CLK_TCK)
+	t0=$(($(stat_field "$1" 14) + $(stat_field "$1" 15)))
+	sleep "$2"
+	t1=$(($(stat_field "$1" 14) + $(stat_field "$1" 15)))
+	echo $(((t1 - t0) * 100 / hz * 100 / ($2 * 100)))
+}
+
+@test "--cpu-limit 50% keeps a CPU-burning job between 40% and 60% of a CPU" {
+	start -n burn --cpu-limit 50% -- $(sim --cpu-burn --epochs 100000 --epoch-time 0.1)
+	pid=$(job_field burn pid)
+	wait_for 5 log_has burn 'Epoch 1/'
+	use=$(cpu_percent_of "$pid" 3)
+	[ "$use" -ge 40 ] && [ "$use" -le 60 ]
+	tc show burn | grep -Eq 'Limits: *cpu 50% \(cgroup v[12]\)'
+	tc limit burn --cpu 20%
+	use=$(cpu_percent_of "$pid" 3)
+	[ "$use" -ge 12 ] && [ "$use" -le 28 ]
+	tc stop burn
+}
+
+@test "--mem-limit: a leaking job is OOM-killed inside its cgroup" {
+	start -n leak --mem-limit 64M -- $(sim --leak-mb 16 --epochs 100 --epoch-time 0.1)
+	run tc wait leak
+	[ "$status" -ne 0 ]
+	[ "$(job_field leak state)" = failed ]
+	[[ $(job_field leak reason) == oom-killed* ]]
+}
+
+@test "without cgroups the limits fall back to signals and an RSS watchdog" {
+	export TRAINCTL_CGROUP=none
+	start -n leak --mem-limit 64M -- $(sim --leak-mb 16 --epochs 100 --epoch-time 0.1)
+	run tc wait leak
+	[ "$status" -ne 0 ]
+	[[ $(job_field leak reason) == "memory-limit"* ]]
+	start -n burn --cpu-limit 50% -- $(sim --cpu-burn --epochs 100000 --epoch-time 0.1)
+	pid=$(job_field burn pid)
+	wait_for 5 log_has burn 'Epoch 1/'
+	use=$(cpu_percent_of "$pid" 3)
+	[ "$use" -ge 35 ] && [ "$use" -le 65 ]
+	tc show burn | grep -q 'signals and an RSS watchdog'
+	tc stop burn
+}
+
+@test "--nice and renice set the priority of the whole tree" {
+	start -n nice --nice 5 -- $(sim --workers 2 --epochs 100000 --epoch-time 0.1)
+	wait_for 5 eval '[ "$(pids_matching "$CK" | wc -l)" -eq 3 ]'
+	for p in $(pids_matching "$CK"); do [ "$(stat_field "$p" 19)" = 5 ]; done
+	tc renice nice 10
+	for p in $(pids_matching "$CK"); do [ "$(stat_field "$p" 19)" = 10 ]; done
+	run --separate-stderr tc renice nice 42
+	[ "$status" -eq 2 ]
+	run --separate-stderr tc run --cpu-limit lots -- true
+	[ "$status" -eq 2 ]
+	run --separate-stderr tc limit nice
+	[ "$status" -eq 2 ]
+	tc stop nice
+}
