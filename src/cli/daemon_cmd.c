@@ -16,11 +16,12 @@
 #include "lib/strbuf.h"
 #include "shim/shim.h"
 
-enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD };
+enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD, OPT_CHECKPOINT_JOBS };
 
 static const struct opt_spec daemon_opts[] = {
 	{ OPT_FOREGROUND, "foreground", OPT_FLAG, NULL, "run in the foreground (for systemd, or to debug)" },
 	{ OPT_JSON, "json", OPT_FLAG, NULL, "status: print JSON" },
+	{ OPT_CHECKPOINT_JOBS, "checkpoint-jobs", OPT_FLAG, NULL, "stop: stop every job gracefully first (--resume-on-boot jobs resume at the next start)" },
 	{ OPT_READY_FD, "ready-fd", OPT_VALUE, "FD", "internal: report readiness on FD" },
 	{ 0 },
 };
@@ -70,6 +71,7 @@ static int daemon_stop(struct cmd_ctx *ctx)
 	json_t *reply = NULL;
 	char c;
 
+	json_object_set_new(req, "checkpoint_jobs", json_boolean(opt_count(ctx, OPT_CHECKPOINT_JOBS)));
 	if (fd < 0) {
 		json_decref(req);
 		printf("no daemon running for %s\n", ctx->paths.home);
@@ -77,9 +79,23 @@ static int daemon_stop(struct cmd_ctx *ctx)
 	}
 	if (proto_send(fd, req, &ctx->err) == 0)
 		reply = proto_recv(fd, &buf, &ctx->err);
-	if (reply && proto_reply_check(reply, &ctx->err) == 0)
+	if (reply && proto_reply_check(reply, &ctx->err) == 0) {
+		json_t *results = json_object_get(reply, "results");
+		size_t i;
+		json_t *job;
+
+		json_array_foreach(results, i, job) {
+			struct strbuf label = STRBUF_INIT, state = STRBUF_INIT;
+
+			format_job_label(job, &label);
+			format_job_state(job, &state);
+			printf("%s: %s\n", label.buf, state.buf);
+			strbuf_release(&label);
+			strbuf_release(&state);
+		}
 		while (read(fd, &c, 1) > 0)
 			;
+	}
 	close(fd);
 	strbuf_release(&buf);
 	json_decref(req);

@@ -42,6 +42,7 @@ enum {
 	OPT_NICE,
 	OPT_CPU_LIMIT,
 	OPT_MEM_LIMIT,
+	OPT_RESUME_ON_BOOT,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -59,6 +60,7 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_RESTART, "restart", OPT_VALUE, "POLICY", "no (default), on-failure or always" },
 	{ OPT_MAX_RESTARTS, "max-restarts", OPT_VALUE, "N", "automatic restarts at most (default 3)" },
 	{ OPT_RESUME_ARGS, "resume-args", OPT_VALUE, "'ARGS'", "added on restarts; {checkpoint} is the latest one" },
+	{ OPT_RESUME_ON_BOOT, "resume-on-boot", OPT_FLAG, NULL, "resume after a crash, reboot or daemon stop --checkpoint-jobs" },
 	{ OPT_TIME_LIMIT, "time-limit", OPT_VALUE, "DUR", "stop the job gracefully after DUR of running" },
 	{ OPT_NICE, "nice", OPT_VALUE, "N", "run the whole tree at nice N (-20 to 19)" },
 	{ OPT_CPU_LIMIT, "cpu-limit", OPT_VALUE, "PCT", "at most PCT of one CPU, e.g. 150%" },
@@ -191,6 +193,7 @@ static int parse_restart(struct cmd_ctx *ctx, json_t *spec)
 	if (ret < 0)
 		return -1;
 	json_object_set_new(spec, "restart", json_string(policy ? policy : "no"));
+	json_object_set_new(spec, "resume_on_boot", json_boolean(opt_count(ctx, OPT_RESUME_ON_BOOT)));
 	json_object_set_new(spec, "max_restarts", json_integer(n));
 	if (resume)
 		json_object_set_new(spec, "resume_args", json_string(resume));

@@ -116,7 +116,9 @@ void reasons_refine(struct daemon *d, int64_t id, const struct job_exit *ex,
 		snprintf(reason, size, "oom-killed (%s)", end);
 		return;
 	}
-	if (strcmp(r.stop_cause, "time-limit") == 0) {
+	if (strcmp(r.stop_cause, "shutdown") == 0) {
+		snprintf(reason, size, "daemon shutdown (%s)", end);
+	} else if (strcmp(r.stop_cause, "time-limit") == 0) {
 		*state = JOB_STOPPED;
 		snprintf(reason, size, "time-limit (%s)", end);
 	} else if (strcmp(r.stop_cause, "hung") == 0) {

@@ -564,15 +564,35 @@ static json_t *request_prune(struct daemon *d, struct client *c, const json_t *r
 	return reply;
 }
 
+/*
+ * Stop the daemon; jobs keep running. With "checkpoint_jobs", every job is
+ * first stopped gracefully (so it saves a checkpoint), and the daemon exits
+ * once all have ended; jobs with --resume-on-boot resume at its next start.
+ */
 static json_t *request_shutdown(struct daemon *d, struct client *c, const json_t *req,
 				struct err *err)
 {
-	(void)c;
-	(void)req;
+	int64_t *ids;
+
 	(void)err;
-	daemon_log("stop requested by a client (jobs keep running)");
-	loop_stop(d->loop);
-	return proto_reply_ok();
+	if (!json_is_true(json_object_get(req, "checkpoint_jobs"))) {
+		daemon_log("stop requested by a client (jobs keep running)");
+		loop_stop(d->loop);
+		return proto_reply_ok();
+	}
+	daemon_log("stop requested by a client, stopping every job first");
+	ids = active_ids(d);
+	for (int64_t *id = ids; *id >= 0; id++) {
+		struct err ignored = { 0 };
+
+		if (store_job_state(d->store, *id) == JOB_RESTARTING)
+			supervise_cancel_restart(d, *id);
+		else
+			supervise_stop(d, *id, 0, -1, "shutdown", &ignored);
+	}
+	supervise_wait(d, c, ids, "shutdown");
+	free(ids);
+	return NULL;
 }
 
 static const struct request_entry {

@@ -68,6 +68,9 @@ static int policy_wants_restart(const json_t *spec, enum job_state state, const 
 
 	if (strcmp(r->stop_cause, "hung") == 0)
 		return on_hang && strcmp(on_hang, "restart") == 0;
+	/* Its supervisor vanished (a crash of the machine, most likely): resume it. */
+	if (state == JOB_LOST && json_is_true(json_object_get(spec, "resume_on_boot")))
+		return 1;
 	if (r->stop_cause[0] || (ex && ex->stop_requested))
 		return 0; /* stopped by the user, or by a limit: never restarted by itself */
 	if (!policy || strcmp(policy, "no") == 0)
@@ -117,6 +120,9 @@ void restart_on_end(struct daemon *d, int64_t id, enum job_state state, const ch
 	note_checkpoint(d, id, checkpoint);
 	if (ex && ex->ended_at - ex->started_at > LONG_RUN_MS)
 		r.fail_streak = 0;
+	if (state == JOB_LOST && policy_wants_restart(spec, state, ex, &r))
+		store_event_add(d->store, id, "interrupted",
+				"its supervisor was gone when the daemon started: resuming it");
 	if (strcmp(r.stop_cause, "restart") == 0) {
 		schedule(d, id, &r, 0, "restart requested");
 	} else if (policy_wants_restart(spec, state, ex, &r) && r.auto_restarts < max) {
@@ -214,6 +220,25 @@ static void restart_start(struct daemon *d, int64_t id, struct job_restart *r)
 		end_job(d, id, JOB_FAILED, err.msg, NULL);
 	free(checkpoint);
 	json_decref(spec);
+}
+
+void restart_resume_on_boot(struct daemon *d)
+{
+	int64_t *ids = store_job_ids_stopped_by(d->store, "shutdown");
+
+	for (int64_t *id = ids; *id >= 0; id++) {
+		json_t *spec = store_job_spec(d->store, *id);
+		struct job_restart r;
+
+		if (json_is_true(json_object_get(spec, "resume_on_boot")) &&
+		    store_job_restart_get(d->store, *id, &r) == 0) {
+			store_event_add(d->store, *id, "interrupted",
+					"stopped with the daemon; resumed when it started again");
+			restart_start(d, *id, &r);
+		}
+		json_decref(spec);
+	}
+	free(ids);
 }
 
 void restart_tick(struct daemon *d)

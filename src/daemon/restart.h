@@ -21,6 +21,11 @@
  */
 void restart_on_end(struct daemon *d, int64_t id, enum job_state state, const char *reason,
 		    const struct job_exit *ex);
+/*
+ * At daemon start-up: jobs stopped by `daemon stop --checkpoint-jobs` that
+ * asked for --resume-on-boot start again from their checkpoint.
+ */
+void restart_resume_on_boot(struct daemon *d);
 /* Start every attempt that is due; called on every tick and at start-up. */
 void restart_tick(struct daemon *d);
 /*

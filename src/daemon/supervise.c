@@ -154,6 +154,8 @@ static void waiter_answer(struct daemon *d, struct waiter *w)
 		json_array_append_new(results, supervise_result(d, *id));
 	json_object_set_new(reply, "results", results);
 	client_reply(w->client, reply);
+	if (strcmp(w->op, "shutdown") == 0)
+		loop_stop(d->loop); /* every job has stopped: now the daemon goes */
 }
 
 static void waiter_free(struct waiter *w)
@@ -562,6 +564,7 @@ void supervise_recover(struct daemon *d)
 			supervise_settle(d, *id);
 	}
 	free(ids);
+	restart_resume_on_boot(d);
 }
 
 json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err)

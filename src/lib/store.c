@@ -697,7 +697,8 @@ enum job_state store_job_state(struct store *store, int64_t id)
 }
 
 /* Collect the ids a query returns into a -1-terminated array. */
-static int64_t *store_query_ids(struct store *store, const char *sql, int64_t param, int bind)
+static int64_t *store_query_ids(struct store *store, const char *sql, int64_t param, int bind,
+				const char *text)
 {
 	sqlite3_stmt *st = store_prepare(store, sql);
 	int64_t *ids = xmalloc(sizeof(*ids) * 16);
@@ -706,6 +707,8 @@ static int64_t *store_query_ids(struct store *store, const char *sql, int64_t pa
 	while (st) {
 		if (bind)
 			sqlite3_bind_int64(st, 1, param);
+		if (text)
+			sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			if (len + 1 >= alloc) {
 				alloc *= 2;
@@ -724,7 +727,7 @@ int64_t *store_job_ids_active(struct store *store)
 {
 	return store_query_ids(store,
 			       "SELECT id FROM jobs WHERE state IN " ACTIVE_STATES " ORDER BY id",
-			       0, 0);
+			       0, 0, NULL);
 }
 
 int64_t *store_job_ids_finished_before(struct store *store, int64_t before)
@@ -732,5 +735,13 @@ int64_t *store_job_ids_finished_before(struct store *store, int64_t before)
 	return store_query_ids(store,
 			       "SELECT id FROM jobs WHERE state IN " FINAL_STATES
 			       " AND coalesce(ended_at, created_at) <= ? ORDER BY id",
-			       before, 1);
+			       before, 1, NULL);
+}
+
+int64_t *store_job_ids_stopped_by(struct store *store, const char *cause)
+{
+	return store_query_ids(store,
+			       "SELECT id FROM jobs WHERE stop_cause = ? AND state IN " FINAL_STATES
+			       " ORDER BY id",
+			       0, 0, cause);
 }

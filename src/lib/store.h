@@ -89,5 +89,7 @@ enum job_state store_job_state(struct store *store, int64_t id);
 /* Ids of jobs in a non-final state, or finished before `before` (ms); -1 ends. */
 int64_t *store_job_ids_active(struct store *store);
 int64_t *store_job_ids_finished_before(struct store *store, int64_t before);
+/* Finished jobs that trainctl itself stopped for `cause` (e.g. "shutdown"). */
+int64_t *store_job_ids_stopped_by(struct store *store, const char *cause);
 
 #endif

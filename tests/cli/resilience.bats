@@ -232,3 +232,38 @@ cpu_percent_of() { # PID SECONDS: CPU use of PID over SECONDS, in percent of one
 	[ "$status" -eq 2 ]
 	tc stop nice
 }
+
+# ---- surviving reboots ---------------------------------------------------------
+
+@test "daemon stop --checkpoint-jobs stops jobs with a checkpoint; --resume-on-boot jobs resume at the next start" {
+	start -n boot --resume-on-boot --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 100000 --epoch-time 0.05
+	start -n plain -- $(sim --epochs 100000 --epoch-time 0.05)
+	wait_for 10 log_has boot 'Epoch 3/'
+	run tc daemon stop --checkpoint-jobs
+	[ "$status" -eq 0 ]
+	[[ $output == *"(boot): stopped (daemon shutdown"* ]]
+	! alive "$(daemon_pid)"
+	saved=$(tc log boot | grep -o 'checkpoint saved to [^ ]*' | tail -1 | sed 's/checkpoint saved to //' | tr -d '\r')
+	[ -n "$saved" ]
+	# the next command starts the daemon, which resumes the job from that checkpoint
+	wait_for 10 log_has boot "Resumed from $BATS_TEST_TMPDIR/work/$saved"
+	[ "$(job_field boot state)" = running ]
+	[ "$(job_field plain state)" = stopped ]
+	tc show boot --json | jq -e '[.events[].kind] | index("interrupted") != null'
+	tc stop boot
+}
+
+@test "after a crash of the whole machine, a --resume-on-boot job resumes from its last checkpoint" {
+	start -n crash --resume-on-boot --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
+		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 100000 --epoch-time 0.05 --checkpoint-every 5
+	wait_for 10 log_has crash 'Saved checkpoint ck/checkpoint_epoch_10.json'
+	# everything dies at once: the daemon, the shim and the job
+	kill -9 $(home_pids)
+	wait_for 10 no_home_pids
+	wait_for 15 log_has crash 'Resumed from'
+	[ "$(job_field crash state)" = running ]
+	[ "$(tc show crash --json | jq -r '.attempts[0].state')" = lost ]
+	tc show crash --json | jq -e '[.events[].kind] | index("interrupted") != null'
+	tc stop crash
+}
