@@ -84,7 +84,7 @@ static void refine_failure(struct daemon *d, int64_t id, const struct job_exit *
 
 	snprintf(end, sizeof(end), "%s", reason);
 	if (ex->signal == SIGKILL && kernel_oom_killed(job_main_pid(d, id))) {
-		snprintf(reason, size, "oom-killed (%s)", end);
+		snprintf(reason, size, "oom-killed");
 		return;
 	}
 	tail = log_tail(d, id, &len);
@@ -113,7 +113,10 @@ void reasons_refine(struct daemon *d, int64_t id, const struct job_exit *ex,
 	}
 	if (ex->oom_kills > 0) {
 		*state = JOB_FAILED;
-		snprintf(reason, size, "oom-killed (%s)", end);
+		if (ex->signal == SIGKILL)
+			snprintf(reason, size, "oom-killed");
+		else /* a worker was killed and the main process failed after it */
+			snprintf(reason, size, "oom-killed (then %s)", end);
 		return;
 	}
 	if (strcmp(r.stop_cause, "shutdown") == 0) {

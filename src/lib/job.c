@@ -142,7 +142,10 @@ enum job_state job_exit_classify(const struct job_exit *ex, char *reason, size_t
 		snprintf(reason, size, "%s (trainctl kill)", end);
 		return JOB_STOPPED;
 	}
-	snprintf(reason, size, "%s", end);
+	if (ex->signal) /* a signal nobody asked trainctl to send */
+		snprintf(reason, size, "killed (%s)", end);
+	else
+		snprintf(reason, size, "%s", end);
 	return ex->signal == 0 && ex->exit_code == 0 ? JOB_SUCCEEDED : JOB_FAILED;
 }
 

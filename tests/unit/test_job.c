@@ -122,7 +122,7 @@ static void test_classify_segv_core(void **state)
 
 	(void)state;
 	assert_int_equal(classify(&ex, reason), JOB_FAILED);
-	assert_string_equal(reason, "SIGSEGV (core dumped)");
+	assert_string_equal(reason, "killed (SIGSEGV (core dumped))");
 }
 
 static void test_classify_unrequested_kill(void **state)
@@ -133,7 +133,7 @@ static void test_classify_unrequested_kill(void **state)
 
 	(void)state;
 	assert_int_equal(classify(&ex, reason), JOB_FAILED);
-	assert_string_equal(reason, "SIGKILL");
+	assert_string_equal(reason, "killed (SIGKILL)");
 }
 
 static void test_classify_stop_then_exit_0(void **state)
@@ -227,7 +227,7 @@ static void test_classify_user_signal_but_exit_1(void **state)
 	ex = signalled(SIGSEGV, 0);
 	ex.user_signal = SIGUSR1;
 	assert_int_equal(classify(&ex, reason), JOB_FAILED);
-	assert_string_equal(reason, "SIGSEGV");
+	assert_string_equal(reason, "killed (SIGSEGV)");
 
 	/* a user signal, then a clean exit: a success */
 	ex = exited(0);
@@ -266,7 +266,7 @@ static void test_classify_small_reason_buffer(void **state)
 	(void)state;
 	memset(reason, 'X', sizeof(reason));
 	assert_int_equal(job_exit_classify(&ex, reason, sizeof(reason)), JOB_FAILED);
-	assert_string_equal(reason, "SIGSEGV");
+	assert_string_equal(reason, "killed ");
 }
 
 static void test_exit_status(void **state)
