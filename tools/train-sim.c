@@ -104,8 +104,9 @@ static const char usage_text[] =
     "                          or the directory of the --resume file)\n"
     "  --resume PATH           continue from a checkpoint written by train-sim\n"
     "  --crash-at E            exit 1 at the start of epoch E unless resumed from a checkpoint\n"
-    "  --crash-always          with --crash-at, crash in resumed runs too\n"
-    "  --hang-at E             at epoch E stop printing and block until killed\n"
+    "  --crash-always          make --crash-at and --hang-at fault in resumed runs too\n"
+    "  --hang-at E             at epoch E stop printing and block until killed, unless\n"
+    "                          resumed from a checkpoint (a transient hang)\n"
     "  --leak-mb N             allocate and touch N MiB per epoch, never freed\n"
     "  --ignore-term           ignore SIGTERM (workers too); SIGINT still stops the run\n"
     "  --workers N             fork N worker processes that do not exit with the parent\n"
@@ -292,8 +293,8 @@ static void options_parse(int argc, char **argv, struct options *o)
     }
     if (optind < argc)
         fail(2, "unexpected argument '%s' (train-sim takes only options, see --help)", argv[optind]);
-    if (o->crash_always && !o->crash_at)
-        fail(2, "--crash-always: expected --crash-at E as well");
+    if (o->crash_always && !o->crash_at && !o->hang_at)
+        fail(2, "--crash-always: expected --crash-at E or --hang-at E as well");
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -806,7 +807,7 @@ static void epoch_begin(long epoch, const struct options *o, const struct train_
         fprintf(stderr, "Simulated crash at epoch %ld\n", epoch);
         exit(1);
     }
-    if (o->hang_at == epoch)
+    if (o->hang_at == epoch && (!st->resumed || o->crash_always))
         hang_forever(epoch);
     leak_allocate(o->leak_mb);
 }

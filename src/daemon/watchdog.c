@@ -91,9 +91,19 @@ static void watch_checkpoints(struct daemon *d, struct watched *w)
 {
 	const char *latest;
 
+	json_t *job;
+	int known;
+
 	if (!w->checkpoints || !checkpoint_scan(w->checkpoints))
 		return;
 	latest = checkpoint_latest(w->checkpoints);
+	/* A new attempt's scanner starts afresh: the checkpoint it resumed from is not news. */
+	job = store_job_json(d->store, w->id);
+	known = json_is_string(json_object_get(job, "checkpoint")) &&
+		strcmp(json_string_value(json_object_get(job, "checkpoint")), latest) == 0;
+	json_decref(job);
+	if (known)
+		return;
 	store_job_set_checkpoint(d->store, w->id, latest);
 	store_event_add(d->store, w->id, "checkpoint", "%s", latest);
 	w->active_ms = time_now_ms();
