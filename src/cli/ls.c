@@ -230,7 +230,7 @@ static void print_show_events(const json_t *events)
 		const char *detail = json_string_value(json_object_get(ev, "detail"));
 
 		format_job_time(ev, "time", when, sizeof(when));
-		printf("  %s  %-10s %s\n", when, json_string_value(json_object_get(ev, "kind")),
+		printf("  %s  %-11s %s\n", when, json_string_value(json_object_get(ev, "kind")),
 		       detail ? detail : "");
 	}
 }

@@ -90,7 +90,7 @@ static void refine_failure(struct daemon *d, int64_t id, const struct job_exit *
 	tail = log_tail(d, id, &len);
 	if (tail && failure_is_cuda_oom(tail, len)) {
 		snprintf(reason, size, "cuda-oom (%s)", end);
-	} else if (tail && failure_last_error_line(tail, len, line, sizeof(line)) == 0) {
+	} else if (tail && !ex->signal && failure_last_error_line(tail, len, line, sizeof(line)) == 0) {
 		snprintf(reason, size, "%s: %s", end, line);
 	}
 	free(tail);

@@ -275,7 +275,7 @@ static json_t *request_stop(struct daemon *d, struct client *c, const json_t *re
 
 		/* A job between attempts has nothing to signal: it just ends. */
 		if (store_job_state(d->store, *id) == JOB_RESTARTING)
-			supervise_cancel_restart(d, *id);
+			supervise_cancel_restart(d, *id, NULL);
 		else
 			supervise_stop(d, *id, (int)req_int(req, "signal", 0),
 				       req_int(req, "timeout_ms", -1), NULL, &ignored);
@@ -586,7 +586,7 @@ static json_t *request_shutdown(struct daemon *d, struct client *c, const json_t
 		struct err ignored = { 0 };
 
 		if (store_job_state(d->store, *id) == JOB_RESTARTING)
-			supervise_cancel_restart(d, *id);
+			supervise_cancel_restart(d, *id, "shutdown");
 		else
 			supervise_stop(d, *id, 0, -1, "shutdown", &ignored);
 	}

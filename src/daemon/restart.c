@@ -71,8 +71,8 @@ static int policy_wants_restart(const json_t *spec, enum job_state state, const 
 	/* Its supervisor vanished (a crash of the machine, most likely): resume it. */
 	if (state == JOB_LOST && json_is_true(json_object_get(spec, "resume_on_boot")))
 		return 1;
-	if (r->stop_cause[0] || (ex && ex->stop_requested))
-		return 0; /* stopped by the user, or by a limit: never restarted by itself */
+	if (r->stop_cause[0] || (ex && ex->stop_requested) || state == JOB_STOPPED)
+		return 0; /* stopped or killed by the user, or by a limit: never restarted by itself */
 	if (!policy || strcmp(policy, "no") == 0)
 		return 0;
 	if (strcmp(policy, "always") == 0)
@@ -100,7 +100,10 @@ static void schedule(struct daemon *d, int64_t id, struct job_restart *r, int64_
 
 	r->restart_at = time_now_ms() + delay;
 	format_duration(delay, when, sizeof(when));
-	snprintf(reason, sizeof(reason), "%s; attempt %d in %s", why, r->attempt + 1, when);
+	if (delay > 0)
+		snprintf(reason, sizeof(reason), "%s; attempt %d in %s", why, r->attempt + 1, when);
+	else
+		snprintf(reason, sizeof(reason), "%s; attempt %d now", why, r->attempt + 1);
 	store_job_set_state(d->store, id, JOB_RESTARTING, reason);
 	store_event_add(d->store, id, "restarting", "%s", reason);
 }
@@ -122,7 +125,7 @@ void restart_on_end(struct daemon *d, int64_t id, enum job_state state, const ch
 		r.fail_streak = 0;
 	if (state == JOB_LOST && policy_wants_restart(spec, state, ex, &r))
 		store_event_add(d->store, id, "interrupted",
-				"its supervisor was gone when the daemon started: resuming it");
+				"its supervisor vanished (a crash or reboot?): resuming it");
 	if (strcmp(r.stop_cause, "restart") == 0) {
 		schedule(d, id, &r, 0, "restart requested");
 	} else if (policy_wants_restart(spec, state, ex, &r) && r.auto_restarts < max) {
@@ -183,7 +186,8 @@ static void add_resume_args(json_t *spec, const char *checkpoint)
 
 static void forget_last_attempt(struct daemon *d, int64_t id)
 {
-	char *files[] = { paths_job_exit(&d->paths, id), paths_job_shim(&d->paths, id), NULL };
+	char *files[] = { paths_job_exit(&d->paths, id), paths_job_shim(&d->paths, id),
+			  paths_job_status(&d->paths, id), NULL };
 
 	for (char **f = files; *f; f++) {
 		unlink(*f);
@@ -264,6 +268,9 @@ int restart_request(struct daemon *d, int64_t id, int fresh, struct err *err)
 
 	store_job_restart_get(d->store, id, &r);
 	r.restart_fresh = fresh;
+	/* A restart by hand is a new start: --max-restarts and the backoff count afresh. */
+	r.auto_restarts = 0;
+	r.fail_streak = 0;
 	if (job_state_is_final(state) || state == JOB_RESTARTING) {
 		restart_start(d, id, &r);
 		return 0;

@@ -623,12 +623,13 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 	return err->msg[0] ? -1 : 0;
 }
 
-void supervise_cancel_restart(struct daemon *d, int64_t id)
+void supervise_cancel_restart(struct daemon *d, int64_t id, const char *cause)
 {
 	struct job_restart r;
 
 	store_job_restart_get(d->store, id, &r);
 	r.restart_at = 0;
+	snprintf(r.stop_cause, sizeof(r.stop_cause), "%s", cause ? cause : "");
 	store_job_restart_set(d->store, id, &r);
 	store_job_set_ended(d->store, id, JOB_STOPPED, "stopped while waiting to restart", NULL);
 	store_event_add(d->store, id, "stopped", "stopped while waiting to restart");

@@ -33,8 +33,11 @@ void supervise_transition(struct daemon *d, int64_t id, enum job_state state, co
  */
 int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, const char *cause,
 		   struct err *err);
-/* A job waiting to restart is stopped by the user: it ends without another attempt. */
-void supervise_cancel_restart(struct daemon *d, int64_t id);
+/*
+ * A job waiting to restart is stopped: it ends without another attempt.
+ * cause: NULL for the user, "shutdown" for daemon stop --checkpoint-jobs.
+ */
+void supervise_cancel_restart(struct daemon *d, int64_t id, const char *cause);
 
 /* Send a request to a job's shim and return its reply (NULL with err). */
 json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err);

@@ -522,6 +522,22 @@ static int remove_dir(const char *dir)
 	return -1;
 }
 
+/* Remove the now empty per-home and "trainctl" directories above a job's cgroup. */
+static void remove_empty_parents(const char *dir)
+{
+	char *copy = xstrdup(dir);
+
+	for (int level = 0; level < 2; level++) {
+		char *slash = strrchr(copy, '/');
+		if (!slash || slash == copy)
+			break;
+		*slash = '\0';
+		if (rmdir(copy) < 0) /* not empty: another job of the home, or another home */
+			break;
+	}
+	free(copy);
+}
+
 int cgroup_job_remove(const struct cgroup_job *cg)
 {
 	const char *dirs[] = { cg->v2, cg->cpu, cg->memory };
@@ -535,6 +551,8 @@ int cgroup_job_remove(const struct cgroup_job *cg)
 		if (remove_dir(dirs[i]) < 0 && ret == 0) {
 			saved = errno;
 			ret = -1;
+		} else if (dirs[i]) {
+			remove_empty_parents(dirs[i]);
 		}
 	}
 	if (ret < 0)

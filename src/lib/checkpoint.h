@@ -2,7 +2,7 @@
  * Finding a job's latest complete checkpoint from its --checkpoint GLOB
  * (relative to the job's cwd). Files are ordered by the last number in
  * their name, compared as numbers ("epoch_10" after "epoch_9"), then by
- * mtime. A file is complete when its name does not look partial (".tmp",
+ * name, then by mtime. Directories never count. A file is complete when its name does not look partial (".tmp",
  * ".part", ".partial", ".incomplete", "~", a leading '.') and its size and
  * mtime did not change since the previous scan, so a file still being
  * written is never taken for the latest checkpoint.

@@ -246,10 +246,12 @@ int failure_last_error_line(const char *text, size_t len, char *out, size_t size
 		line = traceback_exception(&l);
 		if (!line)
 			line = lines_last_error(&l);
-		if (!line)
-			line = line_at(&l, l.nr - 1);
-		line_copy(line, out, size);
 		rc = 0;
+		if (!line) {
+			line = line_at(&l, l.nr - 1);
+			rc = 1;
+		}
+		line_copy(line, out, size);
 	}
 	lines_release(&l);
 	return rc;

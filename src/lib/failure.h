@@ -15,8 +15,9 @@
  * line of a Python traceback ("ValueError: bad shape"), else the last line
  * that looks like an error ("error:", "Error", "FATAL", "Segmentation
  * fault", ...), else the last non-empty line. Copies it (ANSI stripped,
- * trimmed, cut to size-1 bytes) into out; returns 0, or -1 when the text has
- * no non-empty line.
+ * trimmed, cut to size-1 bytes) into out; returns 0 for an error line, 1 when
+ * it is only the last line (no error in sight), -1 when the text has no
+ * non-empty line.
  */
 int failure_last_error_line(const char *text, size_t len, char *out, size_t size);
 

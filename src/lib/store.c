@@ -547,7 +547,9 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_t *spec = column_json(st, 4);
 	json_t *job = json_object();
 	const char *state = (const char *)sqlite3_column_text(st, 2);
-	int live = state && !job_state_is_final((enum job_state)job_state_parse(state));
+	int code = state ? job_state_parse(state) : -1;
+	int live = code == JOB_STARTING || code == JOB_RUNNING || code == JOB_PAUSED ||
+		   code == JOB_STOPPING; /* states with a process */
 
 	json_object_set_new(job, "id", json_integer(sqlite3_column_int64(st, 0)));
 	json_object_set_new(job, "name", column_text(st, 1));

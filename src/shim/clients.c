@@ -154,11 +154,13 @@ static json_t *client_request(struct shim_client *c, const json_t *req, struct e
 		if (limits_update(shim, json_is_number(cpu) ? json_number_value(cpu) : -1,
 				  json_is_integer(mem) ? json_integer_value(mem) : -1, err) < 0)
 			return NULL;
+		shim_status_changed(shim);
 		return status_json(shim);
 	}
 	if (strcmp(op, "renice") == 0) {
 		if (limits_renice(shim, (int)json_integer_value(json_object_get(req, "nice")), err) < 0)
 			return NULL;
+		shim_status_changed(shim);
 		return status_json(shim);
 	}
 	if (strcmp(op, "stop") == 0) {

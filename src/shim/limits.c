@@ -136,14 +136,17 @@ void limits_started(struct shim *shim)
 
 int limits_update(struct shim *shim, double cpus, int64_t mem, struct err *err)
 {
+	/* The kernel may refuse (a memory limit below what is in use): record only what took. */
+	if (cpus >= 0 && shim->cgroup.kind != CGROUP_NONE &&
+	    cgroup_job_set_cpu(&shim->cgroup, cpus, err) < 0)
+		return -1;
 	if (cpus >= 0)
 		shim->cpu_limit = cpus;
+	if (mem >= 0 && shim->cgroup.kind != CGROUP_NONE &&
+	    cgroup_job_set_memory(&shim->cgroup, mem, err) < 0)
+		return -1;
 	if (mem >= 0)
 		shim->mem_limit = mem;
-	if (shim->cgroup.kind != CGROUP_NONE &&
-	    ((cpus >= 0 && cgroup_job_set_cpu(&shim->cgroup, cpus, err) < 0) ||
-	     (mem >= 0 && cgroup_job_set_memory(&shim->cgroup, mem, err) < 0)))
-		return -1;
 	limits_arm(shim);
 	return 0;
 }
@@ -189,7 +192,9 @@ json_t *limits_json(const struct shim *shim)
 {
 	const char *mechanism = shim->cgroup.kind == CGROUP_V2 ? "cgroup v2"
 				: shim->cgroup.kind == CGROUP_V1 ? "cgroup v1"
-				: "signals and an RSS watchdog (no cgroup)";
+				: shim->cpu_limit >= 1
+					? "signals and an RSS watchdog (no cgroup; CPU limits of one CPU or more are not enforced)"
+					: "signals and an RSS watchdog (no cgroup)";
 
 	return json_pack("{s:o, s:o, s:o, s:s}", "nice",
 			 shim->set_nice ? json_integer(shim->nice) : json_null(), "cpu_limit",

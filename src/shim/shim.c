@@ -183,6 +183,11 @@ static void shim_note_progress(struct shim *shim)
 						      shim);
 }
 
+void shim_status_changed(struct shim *shim)
+{
+	shim_note_progress(shim);
+}
+
 /* Finish when the job has ended, nothing of its tree is left, and its output is drained. */
 static void shim_maybe_finish(struct shim *shim)
 {

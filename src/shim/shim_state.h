@@ -76,6 +76,8 @@ void shim_signal_tree(struct shim *shim, int sig);
 void shim_stop(struct shim *shim, int sig, int64_t timeout_ms);
 /* Queue bytes for the job's stdin; -1 when too much is already waiting. */
 int shim_input(struct shim *shim, const char *data, size_t len);
+/* Something the status file shows changed (limits, nice): rewrite it soon. */
+void shim_status_changed(struct shim *shim);
 /* Set the job's terminal size (TIOCSWINSZ: the job gets SIGWINCH). */
 void shim_resize(struct shim *shim, unsigned rows, unsigned cols);
 

@@ -129,7 +129,8 @@ static char out[1024];
 static const char *last_error(const char *text)
 {
 	memset(out, '#', sizeof(out));
-	if (failure_last_error_line(text, strlen(text), out, sizeof(out)) != 0)
+	/* 0: an error line; 1: only the last line, with no error in sight */
+	if (failure_last_error_line(text, strlen(text), out, sizeof(out)) < 0)
 		fail_msg("no line found in \"%s\"", text);
 	return out;
 }
@@ -280,11 +281,13 @@ static void test_no_error(void **state)
 				       "   saved checkpoint to ckpt_2.pt   \n\n  \n\t\n"),
 			    "saved checkpoint to ckpt_2.pt");
 	assert_string_equal(last_error("no newline at the end"), "no newline at the end");
+	/* no error in sight: the last line, and the caller is told so */
+	assert_int_equal(failure_last_error_line("step 3\nstep 4\n", 14, buf, sizeof(buf)), 1);
 	assert_int_equal(failure_last_error_line("", 0, buf, sizeof(buf)), -1);
 	assert_int_equal(failure_last_error_line("\n \r\n\t\n\x1b[0m\n", 10, buf, sizeof(buf)),
 			 -1);
 	assert_int_equal(failure_last_error_line(NULL, 0, buf, sizeof(buf)), -1);
-	assert_string_equal(buf, "untouched");
+	assert_string_equal(buf, "step 4");
 }
 
 static void test_length_respected(void **state)
@@ -295,7 +298,7 @@ static void test_length_respected(void **state)
 
 	(void)state;
 	/* only len bytes are read, NULs and control bytes are dropped */
-	assert_int_equal(failure_last_error_line(text, 7, buf, sizeof(buf)), 0);
+	assert_int_equal(failure_last_error_line(text, 7, buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "ok line");
 	assert_int_equal(failure_last_error_line(with_nul, sizeof(with_nul) - 1, buf, sizeof(buf)),
 			 0);
