@@ -83,18 +83,6 @@ static void quote_ansi_c(const char *s, struct strbuf *out)
 	strbuf_addch(out, '\'');
 }
 
-static void quote_single(const char *s, struct strbuf *out)
-{
-	strbuf_addch(out, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			strbuf_addstr(out, "'\\''");
-		else
-			strbuf_addch(out, *s);
-	}
-	strbuf_addch(out, '\'');
-}
-
 void format_command(const json_t *argv, struct strbuf *out)
 {
 	size_t i;
@@ -107,7 +95,7 @@ void format_command(const json_t *argv, struct strbuf *out)
 		if (has_control_chars(s))
 			quote_ansi_c(s, out);
 		else if (needs_quotes(s))
-			quote_single(s, out);
+			strbuf_add_shell_quoted(out, s);
 		else
 			strbuf_addstr(out, s);
 	}

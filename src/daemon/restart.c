@@ -172,10 +172,12 @@ static void add_resume_args(json_t *spec, const char *checkpoint)
 	strbuf_addstr(&line, sh ? sh : "");
 	json_array_foreach(words, i, w) {
 		char *arg = substitute_checkpoint(json_string_value(w), checkpoint);
-		if (sh)
-			strbuf_addf(&line, " '%s'", arg); /* checkpoint paths with a ' are not quoted right */
-		else
+		if (sh) {
+			strbuf_addch(&line, ' ');
+			strbuf_add_shell_quoted(&line, arg);
+		} else {
 			json_array_append_new(argv, json_string(arg));
+		}
 		free(arg);
 	}
 	if (sh)

@@ -22,6 +22,8 @@ void strbuf_add(struct strbuf *sb, const void *data, size_t len);
 void strbuf_addstr(struct strbuf *sb, const char *s);
 void strbuf_addch(struct strbuf *sb, char c);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Add s single-quoted for a POSIX shell ('it'\''s'), so that it reads back as is. */
+void strbuf_add_shell_quoted(struct strbuf *sb, const char *s);
 void strbuf_reset(struct strbuf *sb);
 /* Drop the first n bytes. */
 void strbuf_consume(struct strbuf *sb, size_t n);
