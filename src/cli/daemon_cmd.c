@@ -3,6 +3,7 @@
  * internal `trainctl shim` entry that the daemon starts for each job.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,11 +17,12 @@
 #include "lib/strbuf.h"
 #include "shim/shim.h"
 
-enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD, OPT_CHECKPOINT_JOBS };
+enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD, OPT_CHECKPOINT_JOBS, OPT_INTERVAL };
 
 static const struct opt_spec daemon_opts[] = {
 	{ OPT_FOREGROUND, "foreground", OPT_FLAG, NULL, "run in the foreground (for systemd, or to debug)" },
 	{ OPT_JSON, "json", OPT_FLAG, NULL, "status: print JSON" },
+	{ OPT_INTERVAL, "interval", OPT_VALUE, "DUR", "sample running jobs every DUR (default 2s; or $TRAINCTL_SAMPLE_INTERVAL)" },
 	{ OPT_CHECKPOINT_JOBS, "checkpoint-jobs", OPT_FLAG, NULL, "stop: stop every job gracefully first (--resume-on-boot jobs resume at the next start)" },
 	{ OPT_READY_FD, "ready-fd", OPT_VALUE, "FD", "internal: report readiness on FD" },
 	{ 0 },
@@ -127,6 +129,7 @@ static int daemon_cmd_main(struct cmd_ctx *ctx)
 {
 	const char *sub = ctx->argc ? ctx->argv[0] : NULL;
 	const char *ready = opt_value(ctx, OPT_READY_FD);
+	int64_t interval;
 	int ready_fd = -1;
 
 	if (sub && strcmp(sub, "status") == 0)
@@ -137,9 +140,17 @@ static int daemon_cmd_main(struct cmd_ctx *ctx)
 		return err_usage(&ctx->err, "daemon: unknown subcommand '%s' (expected status or stop)", sub);
 	if (ready && parse_uint(ready, &ready_fd) < 0)
 		return err_usage(&ctx->err, "daemon: invalid --ready-fd '%s'", ready);
+	/* Through the environment, so that a daemon started in the background gets it too. */
+	if (opt_value(ctx, OPT_INTERVAL)) {
+		if (parse_duration_ms(opt_value(ctx, OPT_INTERVAL), &interval, &ctx->err) < 0)
+			return -1;
+		if (interval < 100)
+			return err_usage(&ctx->err, "daemon: --interval must be at least 100ms");
+		setenv("TRAINCTL_SAMPLE_INTERVAL", opt_value(ctx, OPT_INTERVAL), 1);
+	}
 	if (!opt_count(ctx, OPT_FOREGROUND))
 		return daemon_background(ctx);
-	return daemon_run(ready_fd);
+	return daemon_run(ready_fd, 0);
 }
 
 const struct cmd_entry cmd_daemon = {

@@ -30,8 +30,10 @@ static void add_ls_row(struct table *t, const json_t *job)
 {
 	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT, progress = STRBUF_INIT;
 	json_t *pid = json_object_get(job, "pid");
-	char id[24], pidbuf[16] = "-", elapsed[32];
-	const char *cells[7];
+	char id[24], pidbuf[16] = "-", elapsed[32], cpu[16] = "-", mem[16] = "-";
+	json_t *cpu_value = json_object_get(job, "cpu_percent");
+	json_t *rss = json_object_get(job, "rss_bytes");
+	const char *cells[9];
 
 	format_job_state(job, &state);
 	format_progress(json_object_get(job, "progress"), 10, &progress);
@@ -44,9 +46,15 @@ static void add_ls_row(struct table *t, const json_t *job)
 	cells[1] = json_string_value(json_object_get(job, "name"));
 	cells[2] = state.buf;
 	cells[3] = pidbuf;
+	if (json_is_number(cpu_value))
+		snprintf(cpu, sizeof(cpu), "%.0f%%", json_number_value(cpu_value));
+	if (json_is_integer(rss))
+		format_size(json_integer_value(rss), mem, sizeof(mem));
 	cells[4] = elapsed;
-	cells[5] = progress.buf;
-	cells[6] = cmd.buf;
+	cells[5] = cpu;
+	cells[6] = mem;
+	cells[7] = progress.buf;
+	cells[8] = cmd.buf;
 	table_add_row(t, cells);
 	strbuf_release(&state);
 	strbuf_release(&cmd);
@@ -55,13 +63,13 @@ static void add_ls_row(struct table *t, const json_t *job)
 
 static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
 {
-	static const char *const header[] = { "ID",	 "NAME",     "STATE",  "PID",
-					      "ELAPSED", "PROGRESS", "COMMAND" };
+	static const char *const header[] = { "ID",  "NAME", "STATE",    "PID",    "ELAPSED",
+					      "CPU", "MEM",  "PROGRESS", "COMMAND" };
 	struct table t;
 	size_t i;
 	json_t *job;
 
-	table_init(&t, 7, header);
+	table_init(&t, 9, header);
 	json_array_foreach(jobs, i, job)
 		add_ls_row(&t, job);
 	table_print(&t, stdout, terminal_width());
@@ -114,6 +122,28 @@ static void print_show_times(const json_t *job)
 	print_field("Ended:", buf);
 	format_job_elapsed(job, buf, sizeof(buf));
 	print_field("Elapsed:", buf);
+}
+
+/* Current and peak CPU and memory of the job's tree, from the daemon's samples. */
+static void print_show_usage(const json_t *job)
+{
+	json_t *cpu = json_object_get(job, "cpu_percent"), *rss = json_object_get(job, "rss_bytes");
+	json_t *peak_cpu = json_object_get(job, "peak_cpu_percent");
+	json_t *peak_rss = json_object_get(job, "peak_rss_bytes");
+	char now[64] = "", peak[64] = "", size[32], buf[160];
+
+	if (json_is_number(cpu) && json_is_integer(rss)) {
+		format_size(json_integer_value(rss), size, sizeof(size));
+		snprintf(now, sizeof(now), "%.0f%% CPU, %s now", json_number_value(cpu), size);
+	}
+	if (json_is_number(peak_cpu) && json_is_integer(peak_rss)) {
+		format_size(json_integer_value(peak_rss), size, sizeof(size));
+		snprintf(peak, sizeof(peak), "peak %.0f%% CPU, %s", json_number_value(peak_cpu), size);
+	}
+	if (!now[0] && !peak[0])
+		return;
+	snprintf(buf, sizeof(buf), "%s%s%s", now, now[0] && peak[0] ? "; " : "", peak);
+	print_field("Resources:", buf);
 }
 
 static void print_show_progress(const json_t *progress)
@@ -254,6 +284,7 @@ static void print_show(const json_t *job)
 	print_field("PID:", json_is_integer(pid) ? buf : NULL);
 	print_show_times(job);
 	print_show_progress(json_object_get(job, "progress"));
+	print_show_usage(job);
 	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(job, "restarts")));
 	print_field("Restarts:", buf);
 	print_show_spec(json_object_get(job, "spec"));

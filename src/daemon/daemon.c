@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/supervise.h"
+#include "daemon/sampling.h"
 #include "daemon/watchdog.h"
 #include "lib/cgroup.h"
 #include "lib/parse.h"
@@ -237,6 +238,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	daemon_detect_cgroups(d);
 	supervise_recover(d);
 	watchdog_start(d);
+	sampling_start(d, d->sample_interval_ms);
 	return 0;
 }
 
@@ -256,6 +258,7 @@ static void daemon_release(struct daemon *d)
 		close(d->lock_fd);
 	supervise_release(d);
 	watchdog_release(d);
+	sampling_release(d);
 	while (d->clients)
 		client_close(d->clients);
 	loop_free(d->loop);
@@ -274,10 +277,16 @@ static void daemon_report_ready(int fd, const struct err *err)
 	close(fd);
 }
 
-int daemon_run(int ready_fd)
+int daemon_run(int ready_fd, int64_t sample_interval_ms)
 {
-	struct daemon d = { .listen_fd = -1, .lock_fd = -1 };
+	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .sample_interval_ms = sample_interval_ms };
+	const char *interval = getenv("TRAINCTL_SAMPLE_INTERVAL");
 	struct err err = { 0 };
+
+	if (!sample_interval_ms && interval && parse_duration_ms(interval, &d.sample_interval_ms, NULL) < 0)
+		d.sample_interval_ms = 0; /* a bad value: the default */
+	if (d.sample_interval_ms > 0 && d.sample_interval_ms < 100)
+		d.sample_interval_ms = 100;
 
 	signal(SIGPIPE, SIG_IGN);
 	umask(077); /* the database and logs are private; jobs get their caller's umask back */

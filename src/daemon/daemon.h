@@ -24,6 +24,7 @@ struct client;
 struct active;
 struct waiter;
 struct watched;
+struct sampling;
 
 struct daemon {
 	struct loop *loop;
@@ -37,6 +38,8 @@ struct daemon {
 	struct active *active;
 	struct waiter *waiters;
 	struct watched *watched;
+	struct sampling *sampling;
+	int64_t sample_interval_ms;
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
 	char cgroup_why[1024];
 };
@@ -62,8 +65,11 @@ void client_reply(struct client *c, json_t *reply);
 /* Messages to the daemon's log (stderr), with a timestamp. */
 void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Run the daemon in this process until stopped; report start-up on ready_fd (or -1). */
-int daemon_run(int ready_fd);
+/*
+ * Run the daemon in this process until stopped; report start-up on ready_fd
+ * (or -1). sample_interval_ms: how often jobs are sampled (0: the default).
+ */
+int daemon_run(int ready_fd, int64_t sample_interval_ms);
 
 /* requests.c: carry out one request from a client. */
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req);

@@ -13,6 +13,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
+#include "daemon/sampling.h"
 #include "daemon/supervise.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
@@ -83,6 +84,8 @@ static json_t *request_hello(struct daemon *d, struct client *c, const json_t *r
 	json_object_set_new(reply, "uptime_ms", json_integer(time_now_ms() - d->started_at));
 	json_object_set_new(reply, "jobs", store_job_counts(d->store));
 	json_object_set_new(reply, "cgroups", json_string(d->cgroup));
+	json_object_set_new(reply, "sample_interval_ms",
+			    json_integer(d->sample_interval_ms ? d->sample_interval_ms : SAMPLING_DEFAULT_MS));
 	if (d->cgroup_why[0])
 		json_object_set_new(reply, "cgroups_note", json_string(d->cgroup_why));
 	return reply;
@@ -173,8 +176,10 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	}
 	reply = proto_reply_ok();
 	jobs = store_job_list(d->store, all, state);
-	json_array_foreach(jobs, i, job)
+	json_array_foreach(jobs, i, job) {
 		supervise_add_progress(d, job);
+		sampling_add_current(d, job);
+	}
 	json_object_set_new(reply, "jobs", jobs);
 	counts = store_job_counts(d->store);
 	json_object_foreach(counts, key, value) {
@@ -183,6 +188,39 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	}
 	json_decref(counts);
 	json_object_set_new(reply, "finished", json_integer(finished));
+	return reply;
+}
+
+static void add_peaks(struct daemon *d, json_t *job, int64_t id)
+{
+	double cpu;
+	int64_t rss;
+
+	if (store_job_peaks(d->store, id, &cpu, &rss) < 0)
+		return;
+	json_object_set_new(job, "peak_cpu_percent", cpu >= 0 ? json_real(cpu) : json_null());
+	json_object_set_new(job, "peak_rss_bytes", json_integer(rss));
+}
+
+static json_t *request_samples(struct daemon *d, struct client *c, const json_t *req,
+			       struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	struct sample *samples;
+	json_t *reply, *job;
+	size_t n;
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	job = store_job_json(d->store, ids[0]);
+	json_object_del(job, "spec");
+	store_samples_get(d->store, ids[0], &samples, &n);
+	reply = proto_reply_ok();
+	json_object_set_new(reply, "job", job);
+	json_object_set_new(reply, "samples", samples_to_json(samples, n));
+	free(samples);
+	free(ids);
 	return reply;
 }
 
@@ -198,6 +236,8 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 		return NULL;
 	job = store_job_json(d->store, ids[0]);
 	supervise_add_progress(d, job);
+	sampling_add_current(d, job);
+	add_peaks(d, job, ids[0]);
 	json_object_set_new(job, "attempts", store_job_attempts(d->store, ids[0]));
 	json_object_set_new(job, "events", store_job_events(d->store, ids[0]));
 	log = paths_job_log(&d->paths, ids[0]);
@@ -604,7 +644,7 @@ static const struct request_entry {
 	{ "pause", request_pause }, { "resume", request_resume }, { "wait", request_wait },
 	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
 	{ "send", request_send },   { "restart", request_restart }, { "limit", request_limit },
-	{ "renice", request_renice },
+	{ "renice", request_renice }, { "samples", request_samples },
 };
 
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)

@@ -30,10 +30,13 @@ int proc_parse_stat(const char *text, struct proc_stat *st)
 	st->comm[len] = '\0';
 	/* Fields from 3 (state) on; f[0] is field 4 (ppid). */
 	n = sscanf(close + 1,
-		   " %c %llu %llu %llu %*u %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %llu %*d %llu %*u %llu",
-		   &st->state, &f[0], &f[1], &f[2], &f[10], &f[11], &f[16], &f[18], &f[20]);
-	if (n != 9)
+		   " %c %llu %llu %llu %*u %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %*d %llu %*d %llu %*u %llu",
+		   &st->state, &f[0], &f[1], &f[2], &f[10], &f[11], (long long *)&f[12],
+		   (long long *)&f[13], &f[16], &f[18], &f[20]);
+	if (n != 11)
 		return -1;
+	st->cutime = f[12];
+	st->cstime = f[13];
 	st->ppid = (pid_t)f[0];
 	st->pgrp = (pid_t)f[1];
 	st->session = (pid_t)f[2];

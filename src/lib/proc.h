@@ -20,6 +20,8 @@ struct proc_stat {
 	pid_t session;
 	uint64_t utime; /* clock ticks */
 	uint64_t stime;
+	uint64_t cutime; /* of children it reaped */
+	uint64_t cstime;
 	long num_threads;
 	uint64_t start_time; /* clock ticks since boot */
 	uint64_t rss_pages;

@@ -52,6 +52,21 @@ static const char *const migrations[] = {
 	"  started_at INTEGER, ended_at INTEGER, state TEXT, reason TEXT,"
 	"  exit_code INTEGER, signal INTEGER, checkpoint TEXT,"
 	"  PRIMARY KEY (job_id, attempt));",
+
+	/* 2 -> 3: resource samples, at full resolution and as one-minute aggregates. */
+	"CREATE TABLE samples ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	"  time INTEGER NOT NULL, cpu REAL, rss INTEGER, threads INTEGER, procs INTEGER,"
+	"  read_bytes INTEGER, write_bytes INTEGER, gpu_util REAL, gpu_mem INTEGER);"
+	"CREATE INDEX samples_job ON samples(job_id, time);"
+	"CREATE TABLE samples_minute ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+	"  time INTEGER NOT NULL, count INTEGER NOT NULL,"
+	"  cpu_min REAL, cpu_mean REAL, cpu_max REAL,"
+	"  rss_min INTEGER, rss_mean INTEGER, rss_max INTEGER,"
+	"  threads INTEGER, procs INTEGER, read_bytes INTEGER, write_bytes INTEGER,"
+	"  gpu_util REAL, gpu_mem INTEGER,"
+	"  PRIMARY KEY (job_id, time));",
 };
 
 #define ACTIVE_STATES \
@@ -456,6 +471,127 @@ int store_job_count_restart(struct store *store, int64_t id)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	return store_step_done(store, st);
+}
+
+static void bind_known_int(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v >= 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_known_real(sqlite3_stmt *st, int i, double v)
+{
+	if (v >= 0)
+		sqlite3_bind_double(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+int store_sample_add(struct store *store, int64_t id, const struct sample *s)
+{
+	sqlite3_stmt *st = store_prepare(store, "INSERT INTO samples(job_id, time, cpu, rss, threads, "
+						"procs, read_bytes, write_bytes, gpu_util, gpu_mem) "
+						"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, s->time_ms);
+	bind_known_real(st, 3, s->cpu_percent);
+	sqlite3_bind_int64(st, 4, s->rss_bytes);
+	sqlite3_bind_int(st, 5, s->threads);
+	sqlite3_bind_int(st, 6, s->procs);
+	bind_known_int(st, 7, s->read_bytes);
+	bind_known_int(st, 8, s->write_bytes);
+	bind_known_real(st, 9, s->gpu_util);
+	bind_known_int(st, 10, s->gpu_mem_bytes);
+	return store_step_done(store, st);
+}
+
+static double column_real_or(sqlite3_stmt *st, int col, double unknown)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? unknown : sqlite3_column_double(st, col);
+}
+
+static int64_t column_int_or(sqlite3_stmt *st, int col, int64_t unknown)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? unknown : sqlite3_column_int64(st, col);
+}
+
+int store_samples_get(struct store *store, int64_t id, struct sample **out, size_t *n)
+{
+	/* Older minutes first (their means), then the full-resolution samples. */
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT time, cpu_mean, rss_mean, threads, procs, read_bytes, write_bytes, gpu_util, "
+		"gpu_mem FROM samples_minute WHERE job_id = ?1 UNION ALL "
+		"SELECT time, cpu, rss, threads, procs, read_bytes, write_bytes, gpu_util, gpu_mem "
+		"FROM samples WHERE job_id = ?1 ORDER BY 1");
+	size_t alloc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct sample *s;
+
+		if (*n == alloc) {
+			alloc = alloc ? 2 * alloc : 256;
+			*out = xreallocarray(*out, alloc, sizeof(**out));
+		}
+		s = &(*out)[(*n)++];
+		s->time_ms = sqlite3_column_int64(st, 0);
+		s->cpu_percent = column_real_or(st, 1, -1);
+		s->rss_bytes = column_int_or(st, 2, 0);
+		s->threads = (int)column_int_or(st, 3, 0);
+		s->procs = (int)column_int_or(st, 4, 0);
+		s->read_bytes = column_int_or(st, 5, -1);
+		s->write_bytes = column_int_or(st, 6, -1);
+		s->gpu_util = column_real_or(st, 7, -1);
+		s->gpu_mem_bytes = column_int_or(st, 8, -1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int store_samples_compact(struct store *store, int64_t before_ms)
+{
+	char sql[1024];
+
+	/* Aggregate whole minutes older than before_ms, then drop what was aggregated. */
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR REPLACE INTO samples_minute SELECT job_id, time / 60000 * 60000, count(*), "
+		 "min(cpu), avg(cpu), max(cpu), min(rss), CAST(avg(rss) AS INTEGER), max(rss), "
+		 "max(threads), max(procs), max(read_bytes), max(write_bytes), avg(gpu_util), "
+		 "max(gpu_mem) FROM samples WHERE time < %lld GROUP BY job_id, time / 60000;"
+		 "DELETE FROM samples WHERE time < %lld;",
+		 (long long)(before_ms / 60000 * 60000), (long long)(before_ms / 60000 * 60000));
+	return store_exec(store, sql, NULL);
+}
+
+int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT max(c), max(r) FROM (SELECT max(cpu) AS c, max(rss) AS r FROM samples "
+		"WHERE job_id = ?1 UNION ALL SELECT max(cpu_max), max(rss_max) FROM samples_minute "
+		"WHERE job_id = ?1)");
+	int ret = -1;
+
+	*cpu = -1;
+	*rss = -1;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		*cpu = column_real_or(st, 0, -1);
+		*rss = sqlite3_column_int64(st, 1);
+		ret = 0;
+	}
+	sqlite3_finalize(st);
+	return ret;
 }
 
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)

@@ -12,11 +12,12 @@
 
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/stats.h"
 
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store *store_open(const char *path, struct err *err);
 void store_close(struct store *store);
@@ -56,6 +57,15 @@ json_t *store_job_attempts(struct store *store, int64_t id);
 int store_job_set_checkpoint(struct store *store, int64_t id, const char *path);
 /* Count one restart in the job's "restarts". */
 int store_job_count_restart(struct store *store, int64_t id);
+
+/* Resource samples of a job's process tree. */
+int store_sample_add(struct store *store, int64_t id, const struct sample *s);
+/* Every sample of a job in time order, minute aggregates (their means) first (caller frees). */
+int store_samples_get(struct store *store, int64_t id, struct sample **out, size_t *n);
+/* Retention: fold samples older than before_ms into one-minute min/mean/max rows. */
+int store_samples_compact(struct store *store, int64_t before_ms);
+/* The highest CPU (percent of a CPU) and RSS seen for a job; -1 when none. */
+int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss);
 
 /* Record a job's progress (the JSON object of the interface). */
 int store_job_set_progress(struct store *store, int64_t id, const json_t *progress);

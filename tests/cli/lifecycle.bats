@@ -44,20 +44,20 @@ plain_log() {
 		"$(printf '%s\n' $(sim --epochs 1000 --epoch-time 0.1) | jq -R . | jq -sc .)" ]
 }
 
-@test "ls shows the job in ID NAME STATE PID ELAPSED PROGRESS COMMAND columns" {
+@test "ls shows the job in ID NAME STATE PID ELAPSED CPU MEM PROGRESS COMMAND columns" {
 	start -n lsjob -- $(sim --epochs 1000 --epoch-time 0.1)
 	pid=$(job_field "$ID" pid)
 	wait_for 10 eval "tc ls | grep -q '/1000'"
 	run --separate-stderr tc ls
 	[ "$status" -eq 0 ]
-	[ "$(echo "${lines[0]}" | tr -s ' ' | sed 's/ *$//')" = "ID NAME STATE PID ELAPSED PROGRESS COMMAND" ]
+	[ "$(echo "${lines[0]}" | tr -s ' ' | sed 's/ *$//')" = "ID NAME STATE PID ELAPSED CPU MEM PROGRESS COMMAND" ]
 	[ "${#lines[@]}" -eq 2 ]
-	read -r c_id c_name c_state c_pid c_elapsed c_rest <<<"${lines[1]}"
+	read -r c_id c_name c_state c_pid c_elapsed c_cpu c_mem c_rest <<<"${lines[1]}"
 	[ "$c_id" = "$ID" ]
 	[ "$c_name" = lsjob ]
 	[ "$c_state" = running ]
 	[ "$c_pid" = "$pid" ]
-	[ -n "$c_elapsed" ]
+	[ -n "$c_elapsed" ] && [ -n "$c_cpu" ] && [ -n "$c_mem" ]
 	# the progress bar, then the command
 	[[ $c_rest =~ ^\[[#.]{10}\]\ [0-9]+%\ [0-9]+/1000 ]]
 	[[ $c_rest == *"  $(sim --epochs 1000 --epoch-time 0.1)" ]]

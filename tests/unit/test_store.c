@@ -878,11 +878,58 @@ static void test_ids_many(void **state)
 	free(ids);
 }
 
+/* Samples older than the cut become one-minute min/mean/max rows; newer ones stay. */
+static void test_samples_retention(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *store = open_store(fx);
+	int64_t id, old = 1000LL * 60 * 60 * 24 * 100; /* a whole minute, long ago */
+	struct sample s = { .threads = 4, .procs = 2, .read_bytes = -1, .write_bytes = -1,
+			    .gpu_util = -1, .gpu_mem_bytes = -1 };
+	struct sample *got;
+	double cpu;
+	int64_t rss;
+	size_t n;
+	json_t *spec = spec_argv();
+
+	assert_int_equal(store_job_insert(store, "r", spec, JOB_RUNNING, &id, NULL), 0);
+	json_decref(spec);
+	for (int i = 0; i < 60; i++) { /* two minutes at 2 s */
+		s.time_ms = old + i * 2000;
+		s.cpu_percent = i < 30 ? 50 : 150;
+		s.rss_bytes = 1000 + i;
+		assert_int_equal(store_sample_add(store, id, &s), 0);
+	}
+	s.time_ms = old + 10 * 60000;
+	s.cpu_percent = 300;
+	s.rss_bytes = 5000;
+	assert_int_equal(store_sample_add(store, id, &s), 0);
+	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
+	assert_int_equal(store_samples_get(store, id, &got, &n), 0);
+	assert_int_equal(n, 3); /* two minutes, one recent sample */
+	assert_int_equal(got[0].time_ms, old);
+	assert_true(got[0].cpu_percent == 50);
+	assert_int_equal(got[1].time_ms, old + 60000);
+	assert_true(got[1].cpu_percent == 150);
+	assert_int_equal(got[2].time_ms, old + 10 * 60000);
+	assert_int_equal(got[2].rss_bytes, 5000);
+	free(got);
+	assert_int_equal(store_job_peaks(store, id, &cpu, &rss), 0);
+	assert_true(cpu == 300);
+	assert_int_equal(rss, 5000);
+	/* compacting again changes nothing */
+	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
+	assert_int_equal(store_samples_get(store, id, &got, &n), 0);
+	assert_int_equal(n, 3);
+	free(got);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_schema),
+		T(test_samples_retention),
 		T(test_open_missing_directory),
 		T(test_reopen_keeps_rows),
 		T(test_refuses_newer_schema),

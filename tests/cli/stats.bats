@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# Resource sampling: CPU and memory of a job's whole tree in ls and show,
+# and trainctl stats (table, --json, --csv) with its hints.
+
+load helpers
+
+setup() {
+	setup_home
+	export TRAINCTL_SAMPLE_INTERVAL=250ms
+}
+
+teardown() {
+	teardown_home
+}
+
+cpu_of() { # JOB: the cpu_percent ls --json reports, as an integer
+	tc ls --json | jq -r ".[] | select(.name == \"$1\") | (.cpu_percent // -1) | floor"
+}
+
+samples_of() {
+	tc stats "$1" --csv | tail -n +2 | wc -l
+}
+
+@test "a --cpu-burn job shows about 100% CPU in ls, show and stats" {
+	start -n burn -- $(sim --cpu-burn --epochs 100000 --epoch-time 0.1)
+	wait_for 10 eval '[ "$(samples_of burn)" -ge 8 ]'
+	cpu=$(cpu_of burn)
+	[ "$cpu" -ge 50 ] && [ "$cpu" -le 130 ]
+	tc ls | grep -E '^[0-9]+ +burn .* [0-9]+% +[0-9.]+[KMG]'
+	tc show burn | grep -q 'Resources: .*peak'
+	mean=$(tc stats burn --json | jq '.cpu_percent.mean | floor')
+	[ "$mean" -ge 50 ] && [ "$mean" -le 130 ]
+	# the hint needs the core to itself most of the time; a loaded machine may not give it
+	if [ "$mean" -ge 90 ]; then tc stats burn | grep -q 'CPU-bound on one core'; fi
+	tc stop burn
+}
+
+@test "the CPU of a --workers job is the sum over its whole tree" {
+	start -n team -- $(sim --cpu-burn --workers 3 --epochs 100000 --epoch-time 0.1)
+	wait_for 10 eval '[ "$(samples_of team)" -ge 8 ]'
+	cpu=$(cpu_of team)
+	# four busy processes: more than one CPU (this machine has two, shared with the tests)
+	[ "$cpu" -ge 100 ]
+	[ "$(tc stats team --json | jq '.procs.max')" -ge 4 ]
+	tc stop team
+}
+
+@test "a leaking job's memory rises, and stats says so" {
+	start -n leak -- $(sim --leak-mb 30 --epochs 40 --epoch-time 0.1)
+	tc wait leak
+	first=$(tc stats leak --csv | sed -n 2p | cut -d, -f3)
+	last=$(tc stats leak --csv | tail -1 | cut -d, -f3)
+	[ "$last" -gt $((first + 200 * 1024 * 1024)) ]
+	tc stats leak --json | jq -e '.hints | map(test("memory grew")) | any'
+}
+
+@test "stats --csv has a header row and one row per sample; bad input is refused" {
+	start -n io -- $(sim --epochs 20 --epoch-time 0.1)
+	tc wait io
+	run tc stats io --csv
+	[ "${lines[0]}" = "time,cpu_percent,rss_bytes,threads,procs,read_bytes,write_bytes,gpu_util,gpu_mem_bytes" ]
+	[ "${#lines[@]}" -ge 4 ]
+	run --separate-stderr tc stats io --csv --json
+	[ "$status" -eq 2 ]
+	run --separate-stderr tc stats nosuch
+	[ "$status" -eq 1 ]
+}
