@@ -365,12 +365,12 @@ json_t *samples_to_json(const struct sample *samples, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		const struct sample *s = &samples[i];
-		json_array_append_new(array,
-				      json_pack("[Ioooooooo]", (json_int_t)s->time_ms,
-						real_or_null(s->cpu_percent), int_or_null(s->rss_bytes),
-						int_or_null(s->threads), int_or_null(s->procs),
-						int_or_null(s->read_bytes), int_or_null(s->write_bytes),
-						real_or_null(s->gpu_util), int_or_null(s->gpu_mem_bytes)));
+		json_t *row = json_pack("[Ioooooooo]", (json_int_t)s->time_ms,
+					real_or_null(s->cpu_percent), int_or_null(s->rss_bytes),
+					int_or_null(s->threads), int_or_null(s->procs),
+					int_or_null(s->read_bytes), int_or_null(s->write_bytes),
+					real_or_null(s->gpu_util), int_or_null(s->gpu_mem_bytes));
+		json_array_append_new(array, row);
 	}
 	return array;
 }
@@ -506,7 +506,8 @@ json_t *stats_summary_json(const struct series_summary *sum)
 
 	json_object_set_new(o, "start", time_json(sum, sum->start_ms));
 	json_object_set_new(o, "end", time_json(sum, sum->end_ms));
-	json_object_set_new(o, "duration_s", json_real((double)(sum->end_ms - sum->start_ms) / 1000));
+	json_object_set_new(o, "duration_s",
+			    json_real((double)(sum->end_ms - sum->start_ms) / 1000.0));
 	json_object_set_new(o, "samples", json_integer((json_int_t)sum->samples));
 	json_object_set_new(o, "cpu_percent", metric_json(&sum->cpu, 0));
 	json_object_set_new(o, "rss_bytes", metric_json(&sum->rss, 1));
