@@ -67,22 +67,6 @@ static int add_signal(struct cmd_ctx *ctx, json_t *req)
 	return 0;
 }
 
-static void print_results(const json_t *results)
-{
-	size_t i;
-	json_t *job;
-
-	json_array_foreach(results, i, job) {
-		struct strbuf label = STRBUF_INIT, state = STRBUF_INIT;
-
-		format_job_label(job, &label);
-		format_job_state(job, &state);
-		printf("%s: %s\n", label.buf, state.buf);
-		strbuf_release(&label);
-		strbuf_release(&state);
-	}
-}
-
 static int stop_main(struct cmd_ctx *ctx)
 {
 	json_t *req = proto_request("stop");
@@ -104,7 +88,7 @@ static int stop_main(struct cmd_ctx *ctx)
 	reply = opt_count(ctx, OPT_ALL) ? call_with_jobs(ctx, req) : wait_for_jobs(ctx, req);
 	if (!reply)
 		return -1;
-	print_results(json_object_get(reply, "results"));
+	print_job_results(json_object_get(reply, "results"));
 	json_decref(reply);
 	return 0;
 }
@@ -194,7 +178,7 @@ static int restart_main(struct cmd_ctx *ctx)
 	reply = call_with_jobs(ctx, req);
 	if (!reply)
 		return -1;
-	print_results(json_object_get(reply, "results"));
+	print_job_results(json_object_get(reply, "results"));
 	json_decref(reply);
 	return 0;
 }

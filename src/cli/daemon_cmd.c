@@ -82,19 +82,7 @@ static int daemon_stop(struct cmd_ctx *ctx)
 	if (proto_send(fd, req, &ctx->err) == 0)
 		reply = proto_recv(fd, &buf, &ctx->err);
 	if (reply && proto_reply_check(reply, &ctx->err) == 0) {
-		json_t *results = json_object_get(reply, "results");
-		size_t i;
-		json_t *job;
-
-		json_array_foreach(results, i, job) {
-			struct strbuf label = STRBUF_INIT, state = STRBUF_INIT;
-
-			format_job_label(job, &label);
-			format_job_state(job, &state);
-			printf("%s: %s\n", label.buf, state.buf);
-			strbuf_release(&label);
-			strbuf_release(&state);
-		}
+		print_job_results(json_object_get(reply, "results"));
 		while (read(fd, &c, 1) > 0)
 			;
 	}

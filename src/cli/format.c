@@ -111,6 +111,22 @@ void format_job_time(const json_t *job, const char *key, char *buf, size_t size)
 		format_local_time(ms, buf, size);
 }
 
+void print_job_results(const json_t *results)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach(results, i, job) {
+		struct strbuf label = STRBUF_INIT, state = STRBUF_INIT;
+
+		format_job_label(job, &label);
+		format_job_state(job, &state);
+		printf("%s: %s\n", label.buf, state.buf);
+		strbuf_release(&label);
+		strbuf_release(&state);
+	}
+}
+
 void print_json(const json_t *value)
 {
 	json_dumpf(value, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -41,6 +41,8 @@ void table_add_row(struct table *t, const char *const *cells);
 void table_print(const struct table *t, FILE *out, int width);
 void table_release(struct table *t);
 
+/* "3 (sim): stopped (exit 0 after SIGTERM)" for each job of a results array. */
+void print_job_results(const json_t *results);
 /* Print a JSON value the way --json does: indented, with a newline. */
 void print_json(const json_t *value);
 /* The width of the terminal on stdout, or 0 when it is not a terminal. */

@@ -135,16 +135,12 @@ static void on_accept(void *data, int fd, uint32_t events)
 {
 	struct daemon *d = data;
 	struct client *c;
-	uid_t uid;
-	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int refused, cfd = sock_accept_own_user(fd, &refused);
 
 	(void)events;
-	if (cfd < 0)
-		return;
-	/* The socket is 0600 in a 0700 directory; the uid check is a second lock. */
-	if (sock_peer_uid(cfd, &uid) < 0 || uid != getuid()) {
-		daemon_log("refused a connection from uid %d", (int)uid);
-		close(cfd);
+	if (cfd < 0) {
+		if (refused >= 0)
+			daemon_log("refused a connection from uid %d", refused);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));

@@ -95,6 +95,23 @@ int sock_connect(const char *path, struct err *err)
 	return fd;
 }
 
+int sock_accept_own_user(int listen_fd, int *refused)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	uid_t uid = (uid_t)-1;
+
+	*refused = -1;
+	if (fd < 0)
+		return -1;
+	/* The socket is 0600 in a 0700 directory; the uid check is a second lock. */
+	if (sock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
+		*refused = (int)uid;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int sock_peer_uid(int fd, uid_t *uid)
 {
 	struct ucred cred;

@@ -16,6 +16,12 @@
 int sock_listen(const char *path, struct err *err);
 /* Connect to path. Returns the fd, or -1 with errno set (ENOENT, ECONNREFUSED...). */
 int sock_connect(const char *path, struct err *err);
+/*
+ * Accept a connection (non-blocking, close-on-exec) from a process of our own
+ * user; others are closed at once, with their uid in *refused (else -1).
+ * Returns the fd, or -1.
+ */
+int sock_accept_own_user(int listen_fd, int *refused);
 /* The peer's uid via SO_PEERCRED, or -1. */
 int sock_peer_uid(int fd, uid_t *uid);
 

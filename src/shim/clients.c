@@ -254,16 +254,11 @@ static void clients_on_accept(void *data, int fd, uint32_t events)
 {
 	struct shim *shim = data;
 	struct shim_client *c;
-	uid_t uid;
-	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int refused, cfd = sock_accept_own_user(fd, &refused);
 
 	(void)events;
 	if (cfd < 0)
 		return;
-	if (sock_peer_uid(cfd, &uid) < 0 || uid != getuid()) {
-		close(cfd);
-		return;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->shim = shim;
 	c->fd = cfd;
