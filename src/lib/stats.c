@@ -276,14 +276,30 @@ static double mean_of(const double *values, size_t from, size_t to)
 }
 
 /*
- * A leak looks like a steady climb: a positive slope alone also fits a
- * process that loaded its data once and then stayed flat, so the last third
- * of the run must also sit clearly above the first third.
+ * A leak looks like a steady climb. A positive slope alone also fits a
+ * process that loaded its data at the start and then stayed flat, and so
+ * does "the last third of the run sits 20% above the first": the climb must
+ * also go on through the run, the middle third above the first and the last
+ * above the middle, each by at least a quarter of the whole rise.
  */
+static int rss_grows_steadily(const double *rss, size_t count)
+{
+	size_t third = count / 3;
+	double first, middle, last;
+
+	if (count < HINT_MIN_SAMPLES)
+		return 0;
+	first = mean_of(rss, 0, third);
+	middle = mean_of(rss, third, count - third);
+	last = mean_of(rss, count - third, count);
+	return last > 1.2 * first && middle - first >= 0.25 * (last - first) &&
+	       last - middle >= 0.25 * (last - first);
+}
+
 static void hint_memory(const struct sample *samples, size_t n, const struct series_summary *sum,
 			json_t *hints)
 {
-	size_t count, third;
+	size_t count;
 	double *rss;
 	char size[32];
 	int growing;
@@ -291,9 +307,7 @@ static void hint_memory(const struct sample *samples, size_t n, const struct ser
 	if (sum->rss_slope_per_hour <= 50 * MIB)
 		return;
 	rss = metric_values(samples, n, get_rss, &count);
-	third = count / 3;
-	growing = count >= HINT_MIN_SAMPLES &&
-		  mean_of(rss, count - third, count) > 1.2 * mean_of(rss, 0, third);
+	growing = rss_grows_steadily(rss, count);
 	free(rss);
 	if (!growing)
 		return;

@@ -13,7 +13,7 @@
 /* One sample of a process tree (or one process). */
 struct sample {
 	int64_t time_ms;
-	double cpu_percent;   /* of one CPU: 250 = two and a half cores */
+	double cpu_percent;   /* of one CPU: 250 = two and a half cores; -1 unknown (first tick) */
 	int64_t rss_bytes;
 	int threads;
 	int procs;
@@ -63,7 +63,7 @@ int samples_from_json(const json_t *array, struct sample **samples, size_t *n);
 const char *samples_csv_header(void);
 void samples_csv_row(const struct sample *s, char *buf, size_t size);
 
-/* The summary as JSON: {"duration_s", "samples", "cpu": {min,mean,p95,max}, ...}. */
+/* The summary as JSON: {"duration_s", "samples", "cpu_percent": {min,mean,p95,max}, ...}. */
 json_t *stats_summary_json(const struct series_summary *sum);
 
 #endif

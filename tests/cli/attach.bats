@@ -67,7 +67,7 @@ echo_job() {
 	wait_for 5 eval "grep -q icanon '$BATS_TEST_TMPDIR/stty'"
 	grep -qw icanon "$BATS_TEST_TMPDIR/stty"
 	grep -qw echo "$BATS_TEST_TMPDIR/stty"
-	! grep -qw -- -icanon "$BATS_TEST_TMPDIR/stty"
+	run ! grep -qw -- -icanon "$BATS_TEST_TMPDIR/stty"
 }
 
 @test "the job follows the window size on attach and on every resize" {
@@ -93,7 +93,7 @@ echo_job() {
 	tm send-keys -t a 'from-a' Enter
 	wait_for 5 screen_has a 'got:from-a'
 	wait_for 5 screen_has b 'got:from-a'
-	! log_has "$ID" 'from-readonly'
+	run ! log_has "$ID" 'from-readonly'
 }
 
 @test "the detach key can be changed with --detach-key and TRAINCTL_DETACH_KEY" {

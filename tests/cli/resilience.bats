@@ -246,7 +246,7 @@ cpu_percent_of() { # PID SECONDS: CPU use of PID over SECONDS, in percent of one
 	run tc daemon stop --checkpoint-jobs
 	[ "$status" -eq 0 ]
 	[[ $output == *"(boot): stopped (daemon shutdown"* ]]
-	! alive "$(daemon_pid)"
+	run ! alive "$(daemon_pid)"
 	saved=$(tc log boot | grep -o 'checkpoint saved to [^ ]*' | tail -1 | sed 's/checkpoint saved to //' | tr -d '\r')
 	[ -n "$saved" ]
 	# the next command starts the daemon, which resumes the job from that checkpoint

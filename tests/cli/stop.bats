@@ -101,7 +101,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 	[ "$status" -eq 0 ]
 	[[ $output == *stopped* ]]
 	# It returned once the job had ended, not after a fixed delay.
-	! alive "$pid"
+	run ! alive "$pid"
 	job_state_is "$ID" stopped
 	((t1 - t0 < 5000))
 	run --separate-stderr tc show "$ID" --json
@@ -168,7 +168,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 	[ "$status" -eq 0 ]
 	((SECONDS - t0 < 10))
 	tc show "$ID" --json | jq -e '.state == "stopped" and (.reason | startswith("SIGKILL after 1s grace"))'
-	! alive "$pid"
+	run ! alive "$pid"
 	no_marked_pids
 }
 

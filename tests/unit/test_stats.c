@@ -271,6 +271,16 @@ static void test_hint_memory_growth(void **state)
 	stats_summarize(s, 61, &sum);
 	assert_close(sum.rss_slope_per_hour, slope, 10.0);
 	assert_hints(s, 61, 8, "memory grew steadily by 1.2 GB/hour — leak?");
+	/* a leak that slows down (as a square root) is still steady growth */
+	for (int i = 0; i < 61; i++)
+		s[i].rss_bytes = GIB + (int64_t)llround(GIB * sqrt(i / 60.0));
+	stats_summarize(s, 61, &sum);
+	assert_true(sum.rss_slope_per_hour > 50.0 * MIB);
+	{
+		char *got = hints_of(s, 61, 8);
+		assert_non_null(strstr(got, "memory grew steadily by "));
+		free(got);
+	}
 }
 
 static void test_hint_memory_no_leak(void **state)
@@ -283,6 +293,15 @@ static void test_hint_memory_no_leak(void **state)
 	series_init(s, 61, 0, 60000);
 	for (int i = 0; i < 61; i++)
 		s[i].rss_bytes = i < 3 ? 100 * MIB : GIB;
+	stats_summarize(s, 61, &sum);
+	assert_true(sum.rss_slope_per_hour > 50.0 * MIB);
+	assert_hints(s, 61, 8, "");
+	/*
+	 * a start-up ramp, then flat: slope and "last third 20% above the
+	 * first" both hold, but the last two thirds are level
+	 */
+	for (int i = 0; i < 61; i++)
+		s[i].rss_bytes = i < 20 ? 100 * MIB + i * 48 * MIB : 100 * MIB + 20 * 48 * MIB;
 	stats_summarize(s, 61, &sum);
 	assert_true(sum.rss_slope_per_hour > 50.0 * MIB);
 	assert_hints(s, 61, 8, "");
