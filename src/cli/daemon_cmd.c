@@ -28,6 +28,25 @@ static const struct opt_spec daemon_opts[] = {
 	{ 0 },
 };
 
+static void print_status(struct cmd_ctx *ctx, const json_t *reply, const char *uptime)
+{
+	const char *key, *note = json_string_value(json_object_get(reply, "cgroups_note"));
+	char every[32];
+	json_t *value;
+
+	format_duration(json_integer_value(json_object_get(reply, "sample_interval_ms")), every,
+			sizeof(every));
+	printf("daemon running, pid %lld, up %s, version %s\nhome: %s\n",
+	       (long long)json_integer_value(json_object_get(reply, "pid")), uptime,
+	       json_string_value(json_object_get(reply, "version")), ctx->paths.home);
+	printf("sampling: every %s\njob cgroups: %s%s%s%s\njobs:", every,
+	       json_string_value(json_object_get(reply, "cgroups")), note ? " (" : "",
+	       note ? note : "", note ? ")" : "");
+	json_object_foreach(json_object_get(reply, "jobs"), key, value)
+		printf(" %lld %s", (long long)json_integer_value(value), key);
+	printf("%s\n", json_object_size(json_object_get(reply, "jobs")) ? "" : " none");
+}
+
 static int daemon_status(struct cmd_ctx *ctx)
 {
 	struct err err = { 0 };
@@ -50,14 +69,7 @@ static int daemon_status(struct cmd_ctx *ctx)
 	} else {
 		format_duration(json_integer_value(json_object_get(reply, "uptime_ms")), uptime,
 				sizeof(uptime));
-		printf("daemon running, pid %lld, up %s, version %s\nhome: %s\njobs:",
-		       (long long)json_integer_value(json_object_get(reply, "pid")), uptime,
-		       json_string_value(json_object_get(reply, "version")), ctx->paths.home);
-		const char *key;
-		json_t *value;
-		json_object_foreach(json_object_get(reply, "jobs"), key, value)
-			printf(" %lld %s", (long long)json_integer_value(value), key);
-		printf("%s\n", json_object_size(json_object_get(reply, "jobs")) ? "" : " none");
+		print_status(ctx, reply, uptime);
 	}
 	json_decref(reply);
 	return 0;
