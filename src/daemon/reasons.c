@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/restart.h"
@@ -14,6 +15,7 @@
 #include "lib/xmalloc.h"
 
 #define LOG_TAIL (64 * 1024)
+#define COARSE_CLOCK_MS 20
 
 /* The last LOG_TAIL bytes of the job's current log (caller frees), or NULL. */
 static char *log_tail(struct daemon *d, int64_t id, size_t *len)
@@ -102,7 +104,8 @@ void reasons_refine(struct daemon *d, int64_t id, const struct job_exit *ex,
 	struct job_restart r;
 	char end[256];
 	char *latest;
-	json_t *job;
+	int64_t stopped_at;
+	struct stat st;
 
 	store_job_restart_get(d->store, id, &r);
 	snprintf(end, sizeof(end), "%s", reason);
@@ -132,14 +135,17 @@ void reasons_refine(struct daemon *d, int64_t id, const struct job_exit *ex,
 	}
 	if (*state != JOB_STOPPED || !ex->stop_requested)
 		return;
-	/* A checkpoint newer than the stop request was saved on the way out. */
+	/*
+	 * A checkpoint written after the stop request was saved on the way out.
+	 * File times come from the kernel's coarse clock, a tick behind: allow it.
+	 */
 	latest = restart_latest_checkpoint(d, id);
-	job = store_job_json(d->store, id);
-	if (latest && (!json_is_string(json_object_get(job, "checkpoint")) ||
-		       strcmp(latest, json_string_value(json_object_get(job, "checkpoint"))) != 0)) {
+	stopped_at = store_event_last_time(d->store, id, "stop");
+	if (latest && stopped_at > 0 && stat(latest, &st) == 0 &&
+	    (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 >=
+		    stopped_at - COARSE_CLOCK_MS) {
 		size_t used = strlen(reason);
 		snprintf(reason + used, size - used, ", checkpoint saved");
 	}
-	json_decref(job);
 	free(latest);
 }

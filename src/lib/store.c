@@ -617,6 +617,22 @@ int store_event_add(struct store *store, int64_t id, const char *kind, const cha
 	return store_step_done(store, st);
 }
 
+int64_t store_event_last_time(struct store *store, int64_t id, const char *kind)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT max(time) FROM events WHERE job_id = ? AND "
+						"kind = ?");
+	int64_t when = -1;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		when = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return when;
+}
+
 /* Run a query that yields one integer (bound to one text or int64 parameter). */
 static int64_t store_query_int(struct store *store, const char *sql, const char *text, int64_t num)
 {

@@ -72,6 +72,8 @@ int store_job_set_progress(struct store *store, int64_t id, const json_t *progre
 
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* When the job's last event of this kind was recorded (ms), or -1. */
+int64_t store_event_last_time(struct store *store, int64_t id, const char *kind);
 
 /*
  * Find a job by id ("12") or by name (the newest job with that name).
