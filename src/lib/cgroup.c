@@ -94,25 +94,37 @@ static int file_read(const char *dir, const char *file, struct strbuf *sb)
 	return 0;
 }
 
-/* Write value to dir/file with the given open flags; -1 with errno if it fails. */
-static int file_write_raw(const char *dir, const char *file, const char *value, int flags)
+/*
+ * Write len bytes of text to path in one write(2), with the given open
+ * flags; -1 with errno if it fails. Async-signal-safe (open, write, close).
+ */
+static int path_write_exact(const char *path, const char *text, size_t len, int flags)
 {
-	char *path = path_join(dir, file);
 	int fd = open(path, O_WRONLY | O_CLOEXEC | flags);
-	size_t len = strlen(value);
 	ssize_t n;
 	int saved;
 
-	free(path);
 	if (fd < 0)
 		return -1;
-	n = write(fd, value, len);
+	n = write(fd, text, len);
 	saved = errno;
 	close(fd);
 	if (n == (ssize_t)len)
 		return 0;
 	errno = n < 0 ? saved : EIO;
 	return -1;
+}
+
+/* Write value to dir/file with the given open flags; -1 with errno if it fails. */
+static int file_write_raw(const char *dir, const char *file, const char *value, int flags)
+{
+	char *path = path_join(dir, file);
+	int ret = path_write_exact(path, value, strlen(value), flags);
+	int saved = errno;
+
+	free(path);
+	errno = saved;
+	return ret;
 }
 
 /* Replace the value of dir/file; the error names the file and the value. */
@@ -606,23 +618,12 @@ static int procs_path(char *path, size_t size, const char *dir)
 static int procs_write(const char *dir, const char *text, size_t len)
 {
 	char path[PATH_MAX];
-	ssize_t n;
-	int fd, saved;
 
 	if (procs_path(path, sizeof(path), dir) < 0) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, len);
-	saved = errno;
-	close(fd);
-	if (n == (ssize_t)len)
-		return 0;
-	errno = n < 0 ? saved : EIO;
-	return -1;
+	return path_write_exact(path, text, len, O_TRUNC);
 }
 
 int cgroup_job_add(const struct cgroup_job *cg, pid_t pid)
