@@ -167,6 +167,17 @@ static int build_command(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+/* A duration option that must be longer than 0. */
+static int parse_positive_duration(struct cmd_ctx *ctx, const char *option, const char *text,
+				   int64_t *ms)
+{
+	if (parse_duration_ms(text, ms, &ctx->err) < 0)
+		return -1;
+	if (*ms <= 0)
+		return err_usage(&ctx->err, "%s must be longer than 0", option);
+	return 0;
+}
+
 /* Restart policy, checkpoints and the time limit. */
 static int parse_restart(struct cmd_ctx *ctx, json_t *spec)
 {
@@ -185,8 +196,8 @@ static int parse_restart(struct cmd_ctx *ctx, json_t *spec)
 		ret = err_usage(&ctx->err, "invalid --max-restarts '%s' (expected a number, e.g. 3)", max);
 	else if (resume && parse_shell_words(resume, words, &ctx->err) < 0)
 		ret = -1;
-	else if (limit && (parse_duration_ms(limit, &limit_ms, &ctx->err) < 0 || limit_ms <= 0))
-		ret = ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "--time-limit must be longer than 0");
+	else if (limit && parse_positive_duration(ctx, "--time-limit", limit, &limit_ms) < 0)
+		ret = -1;
 	else if (opt_value(ctx, OPT_CHECKPOINT) && !*opt_value(ctx, OPT_CHECKPOINT))
 		ret = err_usage(&ctx->err, "empty --checkpoint (expected a glob such as 'ckpt/*.pt')");
 	json_decref(words);
@@ -236,8 +247,8 @@ static int parse_hang(struct cmd_ctx *ctx, json_t *spec)
 	const char *action = opt_value(ctx, OPT_ON_HANG);
 	int64_t ms = 0;
 
-	if (timeout && (parse_duration_ms(timeout, &ms, &ctx->err) < 0 || ms <= 0))
-		return ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "--hang-timeout must be longer than 0");
+	if (timeout && parse_positive_duration(ctx, "--hang-timeout", timeout, &ms) < 0)
+		return -1;
 	if (action && strcmp(action, "none") && strcmp(action, "kill") && strcmp(action, "restart"))
 		return err_usage(&ctx->err, "invalid --on-hang '%s' (expected none, kill or restart)",
 				 action);

@@ -136,6 +136,12 @@ attempts() {
 	[ "$status" -eq 2 ]
 	run --separate-stderr tc run --time-limit soon -- true
 	[ "$status" -eq 2 ]
+	run --separate-stderr tc run --time-limit 0 -- true
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--time-limit must be longer than 0"* ]]
+	run --separate-stderr tc run --hang-timeout 0s -- true
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--hang-timeout must be longer than 0"* ]]
 	run --separate-stderr tc run --resume-args "'unclosed" -- true
 	[ "$status" -eq 2 ]
 }
