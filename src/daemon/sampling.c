@@ -107,19 +107,34 @@ void sampling_release(struct daemon *d)
 	d->sampling = NULL;
 }
 
-void sampling_add_current(struct daemon *d, json_t *job)
+/* The latest sample of a job, when it has a CPU figure yet; NULL otherwise. */
+static const struct sample *latest_sample(struct daemon *d, int64_t id)
 {
 	struct sampling *s = state(d);
-	int64_t id = json_integer_value(json_object_get(job, "id"));
 
-	if (!s || !json_is_integer(json_object_get(job, "pid")))
-		return;
-	for (size_t i = 0; i < s->len; i++) {
-		const struct sample *sample = &s->latest[i].sample;
-
-		if (s->latest[i].id != id || sample->cpu_percent < 0)
-			continue;
-		json_object_set_new(job, "cpu_percent", json_real(sample->cpu_percent));
-		json_object_set_new(job, "rss_bytes", json_integer(sample->rss_bytes));
+	for (size_t i = 0; s && i < s->len; i++) {
+		if (s->latest[i].id == id && s->latest[i].sample.cpu_percent >= 0)
+			return &s->latest[i].sample;
 	}
+	return NULL;
+}
+
+double sampling_current_cpu(struct daemon *d, int64_t id)
+{
+	const struct sample *sample = latest_sample(d, id);
+
+	return sample ? sample->cpu_percent : -1;
+}
+
+void sampling_add_current(struct daemon *d, json_t *job)
+{
+	const struct sample *sample;
+
+	if (!json_is_integer(json_object_get(job, "pid")))
+		return;
+	sample = latest_sample(d, json_integer_value(json_object_get(job, "id")));
+	if (!sample)
+		return;
+	json_object_set_new(job, "cpu_percent", json_real(sample->cpu_percent));
+	json_object_set_new(job, "rss_bytes", json_integer(sample->rss_bytes));
 }

@@ -16,6 +16,8 @@
 
 void sampling_start(struct daemon *d, int64_t interval_ms);
 void sampling_release(struct daemon *d);
+/* A live job's CPU use (percent of one CPU) at its latest sample, or -1. */
+double sampling_current_cpu(struct daemon *d, int64_t id);
 /* Set a live job's "cpu_percent" and "rss_bytes" from its latest sample. */
 void sampling_add_current(struct daemon *d, json_t *job);
 

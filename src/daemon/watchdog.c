@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "daemon/restart.h"
+#include "daemon/sampling.h"
 #include "daemon/supervise.h"
 #include "lib/checkpoint.h"
 #include "lib/parse.h"
@@ -27,8 +27,6 @@ struct watched {
 	int64_t hang_timeout_ms;
 	char on_hang[16];
 	int64_t active_ms; /* the last time the job showed any sign of life */
-	uint64_t cpu_ticks; /* of its whole tree, at the previous tick */
-	int64_t cpu_sampled_ms;
 	int hung;
 	struct watched *next;
 };
@@ -109,28 +107,12 @@ static void watch_checkpoints(struct daemon *d, struct watched *w)
 	w->active_ms = time_now_ms();
 }
 
-/* CPU ticks used by the whole tree under the job's shim. */
-static uint64_t tree_cpu_ticks(pid_t shim)
-{
-	struct proc_list list = { 0 };
-	uint64_t ticks = 0;
-
-	if (shim > 0 && proc_descendants(shim, &list) == 0) {
-		for (size_t i = 0; i < list.len; i++)
-			ticks += list.items[i].utime + list.items[i].stime;
-	}
-	proc_list_release(&list);
-	return ticks;
-}
-
 /* Output, progress (from the shim's status file) and CPU use all count as life. */
 static void watch_activity(struct daemon *d, struct watched *w)
 {
 	char *path = paths_job_status(&d->paths, w->id);
 	json_t *status = json_file_read(path, NULL);
 	int64_t now = time_now_ms();
-	uint64_t ticks = tree_cpu_ticks(supervise_shim_pid(d, w->id));
-	double hz = (double)sysconf(_SC_CLK_TCK);
 	int64_t output = json_integer_value(json_object_get(status, "last_output_ms"));
 	int64_t progress = json_integer_value(json_object_get(status, "progress_changed_ms"));
 
@@ -138,11 +120,9 @@ static void watch_activity(struct daemon *d, struct watched *w)
 		w->active_ms = output;
 	if (progress > w->active_ms)
 		w->active_ms = progress;
-	if (w->cpu_sampled_ms && now > w->cpu_sampled_ms &&
-	    (double)(ticks - w->cpu_ticks) / hz > IDLE_CPU_SHARE * (double)(now - w->cpu_sampled_ms) / 1000)
+	/* The sampler already measures the tree's CPU: no second pass over /proc here. */
+	if (sampling_current_cpu(d, w->id) > IDLE_CPU_SHARE * 100)
 		w->active_ms = now;
-	w->cpu_ticks = ticks;
-	w->cpu_sampled_ms = now;
 	json_decref(status);
 	free(path);
 }
