@@ -157,6 +157,16 @@ attempts() {
 	tc stop hang
 }
 
+@test "a job that prints nothing but keeps a CPU busy is not hung" {
+	export TRAINCTL_SAMPLE_INTERVAL=500ms
+	start -n busy --hang-timeout 2s -- $(sim --cpu-burn --epochs 1 --epoch-time 100)
+	# silent for much longer than the timeout, but never idle
+	sleep 5
+	[ "$(job_field busy state)" = running ]
+	[ "$(job_field busy reason)" = null ]
+	tc stop busy
+}
+
 @test "--on-hang restart resumes a hung job from its checkpoint" {
 	start -n hr --hang-timeout 2s --on-hang restart --checkpoint "$CKGLOB" --resume-args '--resume {checkpoint}' \
 		-- "$TRAIN_SIM" --checkpoint-dir ck --epochs 8 --epoch-time 0.05 --checkpoint-every 2 --hang-at 5
