@@ -6,6 +6,8 @@
 
 bats_require_minimum_version 1.5.0
 
+load helpers
+
 setup() {
     SIM="${TRAIN_SIM:-$BATS_TEST_DIRNAME/../../build/train-sim}"
     [[ -x $SIM ]] || { echo "train-sim not built at $SIM (run make)" >&2; return 1; }
@@ -24,19 +26,6 @@ teardown() {
 }
 
 # ---- helpers -----------------------------------------------------------------
-
-# wait_for SECONDS COMMAND...: retry COMMAND every 50 ms until it succeeds.
-wait_for() {
-    local tries=$(($1 * 20)) i
-    shift
-    for ((i = 0; i < tries; i++)); do
-        "$@" && return 0
-        sleep 0.05
-    done
-    "$@" && return 0
-    echo "timed out waiting for: $*" >&2
-    return 1
-}
 
 # Pids of live processes whose command line has "$CK" as an argument
 # (zombies have an empty cmdline, so they never match).
@@ -57,23 +46,9 @@ marked_pids() {
 no_marked_pids() { [[ -z $(marked_pids) ]]; }
 marked_count_is() { [[ $(marked_pids | wc -l) -eq $1 ]]; }
 
-# stat_field PID N: field N (1-based, as in proc(5)) of /proc/PID/stat.
-stat_field() {
-    local stat rest
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-    rest=${stat##*) }
-    read -r -a rest <<<"$rest"
-    echo "${rest[$(($2 - 3))]}"
-}
-
 # A process counts as alive unless it is gone or a zombie (PID 1 here never
-# reaps orphans, so dead orphans linger as Z).
-is_alive() {
-    local state
-    state=$(stat_field "$1" 3) || return 1
-    [[ $state != Z ]]
-}
-is_dead() { ! is_alive "$1"; }
+# reaps orphans, so dead orphans linger as Z): helpers.bash's alive.
+is_dead() { ! alive "$1"; }
 
 cpu_ticks() { echo $(($(stat_field "$1" 14) + $(stat_field "$1" 15))); }
 
@@ -199,7 +174,7 @@ last_epoch() { epoch_lines "$OUT" | tail -n 1 | sed 's|^Epoch \([0-9]*\)/.*|\1|'
     wait_for 10 out_has '^Ignoring SIGTERM$'
     n=$(epoch_count)
     wait_for 10 epoch_count_above $((n + 2))
-    is_alive "$SIM_PID"
+    alive "$SIM_PID"
     kill -KILL "$SIM_PID"
     wait_exit "$SIM_PID"
     [ "$EXIT_STATUS" -eq 137 ]
@@ -285,7 +260,7 @@ last_epoch() { epoch_lines "$OUT" | tail -n 1 | sed 's|^Epoch \([0-9]*\)/.*|\1|'
     [ "$EXIT_STATUS" -eq 137 ]
     [ "$(echo "$workers" | wc -l)" -eq 2 ]
     for pid in $workers; do
-        is_alive "$pid"
+        alive "$pid"
         [ "$(stat_field "$pid" 4)" != "$SIM_PID" ]
     done
 }
@@ -311,7 +286,7 @@ last_epoch() { epoch_lines "$OUT" | tail -n 1 | sed 's|^Epoch \([0-9]*\)/.*|\1|'
     kill -TERM "$SIM_PID"
     wait_exit "$SIM_PID"
     [ "$EXIT_STATUS" -eq 0 ]
-    is_alive "$orphan"
+    alive "$orphan"
     kill -KILL "$orphan"
     wait_for 5 is_dead "$orphan"
 }
