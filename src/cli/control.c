@@ -239,11 +239,8 @@ static int limit_main(struct cmd_ctx *ctx)
 		return err_usage(&ctx->err, "limit: give --cpu PCT, --mem SIZE or both");
 	if (cpu && strcmp(cpu, "0") && parse_cpu_limit(cpu, &cpus, &ctx->err) < 0)
 		return -1;
-	if (mem && strcmp(mem, "0") && parse_size_bytes(mem, &bytes, &ctx->err) < 0)
+	if (mem && strcmp(mem, "0") && parse_mem_limit(mem, &bytes, &ctx->err) < 0)
 		return -1;
-	if (mem && strcmp(mem, "0") && bytes < 1024 * 1024)
-		return err_usage(&ctx->err, "limit: --mem %s is too small (expected at least 1M, or 0)",
-				 mem);
 	req = proto_request("limit");
 	json_object_set_new(req, "jobs", json_pack("[s]", ctx->argv[0]));
 	if (cpu)

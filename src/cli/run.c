@@ -228,9 +228,8 @@ static int parse_limits_options(struct cmd_ctx *ctx, json_t *spec)
 		return -1;
 	if (cpu && parse_cpu_limit(cpu, &cpus, &ctx->err) < 0)
 		return -1;
-	if (mem && (parse_size_bytes(mem, &bytes, &ctx->err) < 0 || bytes < 1024 * 1024))
-		return ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "--mem-limit %s is too small "
-								   "(expected at least 1M)", mem);
+	if (mem && parse_mem_limit(mem, &bytes, &ctx->err) < 0)
+		return -1;
 	if (nice)
 		json_object_set_new(spec, "nice", json_integer(n));
 	if (cpu)

@@ -168,6 +168,15 @@ bad:
 			      "or 150%%)", s ? s : "");
 }
 
+int parse_mem_limit(const char *s, int64_t *bytes, struct err *err)
+{
+	if (parse_size_bytes(s, bytes, err) < 0)
+		return -1;
+	if (*bytes < 1024 * 1024)
+		return err_usage(err, "memory limit %s is too small (expected at least 1M, e.g. 8G)", s);
+	return 0;
+}
+
 int parse_nice(const char *s, int *nice, struct err *err)
 {
 	char *end;

@@ -20,6 +20,8 @@ int parse_duration_ms(const char *s, int64_t *out, struct err *err);
 int parse_size_bytes(const char *s, int64_t *out, struct err *err);
 /* Parse a CPU limit "150%" (or "150") into CPUs (1.5); must be more than 0. */
 int parse_cpu_limit(const char *s, double *cpus, struct err *err);
+/* Parse a memory limit: a size of at least 1M. */
+int parse_mem_limit(const char *s, int64_t *bytes, struct err *err);
 /* Parse a nice value, -20 to 19. */
 int parse_nice(const char *s, int *nice, struct err *err);
 /* Parse a signal name ("TERM", "SIGTERM", case-insensitive) or number. */

@@ -247,6 +247,12 @@ cpu_percent_of() { # PID SECONDS: CPU use of PID over SECONDS, in percent of one
 	[ "$status" -eq 2 ]
 	run --separate-stderr tc run --cpu-limit lots -- true
 	[ "$status" -eq 2 ]
+	run --separate-stderr tc run --mem-limit 100K -- true
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"at least 1M"* ]]
+	run --separate-stderr tc limit nice --mem 100K
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"at least 1M"* ]]
 	run --separate-stderr tc limit nice
 	[ "$status" -eq 2 ]
 	tc stop nice

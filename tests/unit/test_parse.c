@@ -506,9 +506,27 @@ static void test_time_now(void **state)
 	assert_true(m2 >= m1);
 }
 
+static void test_parse_mem_limit(void **state)
+{
+	struct err err = { 0 };
+	int64_t bytes;
+
+	(void)state;
+	assert_int_equal(parse_mem_limit("8G", &bytes, &err), 0);
+	assert_int_equal(bytes, 8LL << 30);
+	assert_int_equal(parse_mem_limit("1M", &bytes, &err), 0);
+	assert_int_equal(bytes, 1 << 20);
+	assert_int_equal(parse_mem_limit("100K", &bytes, &err), -1);
+	assert_int_equal(err.usage, 1);
+	assert_non_null(strstr(err.msg, "at least 1M"));
+	assert_int_equal(parse_mem_limit("lots", &bytes, &err), -1);
+	assert_int_equal(err.usage, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_mem_limit),
 		cmocka_unit_test(test_duration_units),
 		cmocka_unit_test(test_duration_compound),
 		cmocka_unit_test(test_duration_fractional),
