@@ -106,12 +106,34 @@ no_home_pids() {
 	[ -z "$(home_pids)" ]
 }
 
+# The cgroup subtree of this home's jobs: trainctl/<FNV-1a of the home path>
+# (as lib/cgroup.c names it), under each cgroup hierarchy.
+home_cgroup_name() {
+	local h=2166136261 i c
+	for ((i = 0; i < ${#TRAINCTL_HOME}; i++)); do
+		printf -v c '%d' "'${TRAINCTL_HOME:i:1}"
+		h=$(((h ^ (c & 255)) * 16777619 & 0xffffffff))
+	done
+	printf 'trainctl/%08x\n' "$h"
+}
+
+# Jobs killed with SIGKILL leave their cgroups behind: remove this home's.
+remove_home_cgroups() {
+	local name dir
+	name=$(home_cgroup_name)
+	for dir in /sys/fs/cgroup/"$name" /sys/fs/cgroup/*/"$name"; do
+		[ -d "$dir" ] || continue
+		rmdir "$dir"/job-* "$dir" 2>/dev/null || true
+	done
+}
+
 teardown_home() {
 	local pids
 	[ -n "${TRAINCTL_HOME:-}" ] || return 0
 	pids=$(home_pids)
 	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 	wait_for 10 no_home_pids || true
+	remove_home_cgroups
 }
 
 # job_field JOB FIELD: one field of the job's JSON object (raw).
