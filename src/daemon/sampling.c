@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "daemon/gpus.h"
 #include "daemon/supervise.h"
 #include "lib/cgroup.h"
 #include "lib/machine.h"
@@ -146,6 +147,9 @@ static void sample_jobs(struct daemon *d, struct sampling *s, unsigned parts, in
 		jobs[i] = (struct sampler_job){ s->jobs[i].root,
 						s->jobs[i].has_meter ? &s->jobs[i].meter : NULL };
 	sampler_sample(s->sampler, jobs, s->len, parts, now, out);
+	if (s->len && gpus_refresh(d))
+		for (size_t i = 0; i < s->len; i++)
+			gpus_job_usage(d, s->jobs[i].id, &out[i].gpu_mem_bytes, &out[i].gpu_util);
 	for (size_t i = 0; i < s->len; i++) {
 		struct tracked *t = &s->jobs[i];
 
@@ -170,6 +174,8 @@ static void sampling_tick(void *data, int fd, uint32_t events)
 	(void)fd;
 	(void)events;
 	tracked_refresh(d, s, parts);
+	if (!s->len)
+		gpus_refresh(d); /* the machine's GPUs, for `machine` and the metrics */
 	store_begin(d->store);
 	sample_jobs(d, s, parts, now);
 	s->machine_ok = machine_read(s->machine, now, &s->machine_latest) == 0;
@@ -243,11 +249,21 @@ void sampling_add_current(struct daemon *d, json_t *job)
 		json_object_set_new(job, "pss_bytes", json_integer(t->pss_bytes));
 	if (t->latest.cpu_seconds >= 0)
 		json_object_set_new(job, "cpu_seconds", json_real(t->latest.cpu_seconds));
+	if (t->latest.gpu_mem_bytes >= 0)
+		json_object_set_new(job, "gpu_mem_bytes", json_integer(t->latest.gpu_mem_bytes));
+	if (t->latest.gpu_util >= 0)
+		json_object_set_new(job, "gpu_util", json_real(t->latest.gpu_util));
 }
 
 json_t *sampling_machine_json(struct daemon *d)
 {
 	struct sampling *s = state(d);
+	json_t *machine, *gpus;
 
-	return s && s->machine_ok ? machine_sample_json(&s->machine_latest) : NULL;
+	if (!s || !s->machine_ok)
+		return NULL;
+	machine = machine_sample_json(&s->machine_latest);
+	if ((gpus = gpus_devices_json(d)) != NULL)
+		json_object_set_new(machine, "gpus", gpus);
+	return machine;
 }
