@@ -20,6 +20,7 @@
 struct tracked {
 	int64_t id;
 	pid_t root;
+	pid_t main; /* the job's main process, once the shim reported it */
 	struct cgroup_meter meter;
 	int has_meter;
 	struct sample latest;
@@ -77,6 +78,7 @@ static struct tracked *tracked_add(struct sampling *s, int64_t id, pid_t root)
 			cgroup_meter_close(&t->meter);
 		t->has_meter = 0;
 		t->root = root;
+		t->main = 0;
 	}
 	if (t)
 		return t;
@@ -106,6 +108,15 @@ static void tracked_sweep(struct sampling *s)
 	s->len = k;
 }
 
+static pid_t tracked_main_pid(struct daemon *d, int64_t id)
+{
+	json_t *job = store_job_json(d->store, id);
+	pid_t pid = (pid_t)json_integer_value(json_object_get(job, "pid"));
+
+	json_decref(job);
+	return pid;
+}
+
 /* Mark every live job with a shim as tracked (seen). */
 static void tracked_refresh(struct daemon *d, struct sampling *s, unsigned parts)
 {
@@ -119,6 +130,8 @@ static void tracked_refresh(struct daemon *d, struct sampling *s, unsigned parts
 			continue;
 		t = tracked_add(s, active[i], shim);
 		t->seen = 1;
+		if (!t->main)
+			t->main = tracked_main_pid(d, t->id);
 		if (parts & SAMPLE_PROCS)
 			tracked_open_meter(d, t);
 	}
@@ -144,7 +157,7 @@ static void sample_jobs(struct daemon *d, struct sampling *s, unsigned parts, in
 	struct sample *out = xcalloc(s->len ? s->len : 1, sizeof(*out));
 
 	for (size_t i = 0; i < s->len; i++)
-		jobs[i] = (struct sampler_job){ s->jobs[i].root,
+		jobs[i] = (struct sampler_job){ s->jobs[i].root, s->jobs[i].main,
 						s->jobs[i].has_meter ? &s->jobs[i].meter : NULL };
 	sampler_sample(s->sampler, jobs, s->len, parts, now, out);
 	if (s->len && gpus_refresh(d))
