@@ -439,7 +439,15 @@ static int gpu_watch(struct gpu_watch *w)
 	return w->failed ? -1 : 0;
 }
 
-static int gpu_show_main(struct cmd_ctx *ctx, enum gpu_show what, int watch)
+/* The options of gpu and gpu ps. */
+static const struct opt_spec gpu_show_opts[] = {
+	{ OPT_JSON, "json", OPT_FLAG, NULL, "print JSON (see trainctl(1), JSON OUTPUT)" },
+	{ 'w', "watch", OPT_FLAG, NULL, "refresh in place every --interval until Ctrl-C" },
+	{ 'i', "interval", OPT_VALUE, "DUR", "time between refreshes (default 1s; implies -w)" },
+	{ 0 },
+};
+
+static int gpu_show_main(struct cmd_ctx *ctx, enum gpu_show what)
 {
 	struct gpu_watch w = { .ctx = ctx, .what = what, .json = opt_count(ctx, OPT_JSON) > 0,
 			       .interval_ms = 1000 };
@@ -455,7 +463,7 @@ static int gpu_show_main(struct cmd_ctx *ctx, enum gpu_show what, int watch)
 	w.nvml = nvml_open(&ctx->err);
 	if (!w.nvml)
 		return -1;
-	if (watch || interval) {
+	if (opt_count(ctx, 'w') || interval) {
 		ret = gpu_watch(&w);
 	} else if ((view = gpu_read_view(ctx, w.nvml))) {
 		print_view(view, what, w.json, 0, stdout, terminal_width());
@@ -467,16 +475,9 @@ static int gpu_show_main(struct cmd_ctx *ctx, enum gpu_show what, int watch)
 	return ret;
 }
 
-static const struct opt_spec gpu_ps_opts[] = {
-	{ OPT_JSON, "json", OPT_FLAG, NULL, "print a JSON array of the processes" },
-	{ 'w', "watch", OPT_FLAG, NULL, "refresh in place every --interval until Ctrl-C" },
-	{ 'i', "interval", OPT_VALUE, "DUR", "time between refreshes (default 1s; implies -w)" },
-	{ 0 },
-};
-
 static int gpu_ps_main(struct cmd_ctx *ctx)
 {
-	return gpu_show_main(ctx, SHOW_PROCESSES, opt_count(ctx, 'w'));
+	return gpu_show_main(ctx, SHOW_PROCESSES);
 }
 
 static const struct cmd_entry cmd_gpu_ps = {
@@ -486,7 +487,7 @@ static const struct cmd_entry cmd_gpu_ps = {
 	.summary = "List every compute process on the GPUs: GPU, pid, user, the trainctl job it\n"
 		   "belongs to (when a daemon is running), GPU memory, SM utilization and\n"
 		   "command line.",
-	.opts = gpu_ps_opts,
+	.opts = gpu_show_opts,
 	.max_args = 0,
 	.fn = gpu_ps_main,
 };
@@ -506,15 +507,6 @@ static const struct opt_spec gpu_kill_opts[] = {
 	{ OPT_FORCE, "force", OPT_FLAG, NULL, "also kill processes that are not on a GPU" },
 	{ 0 },
 };
-
-static const struct gpu_process *snapshot_find(const struct gpu_snapshot *s, pid_t pid)
-{
-	for (size_t i = 0; i < s->nprocs; i++) {
-		if (s->procs[i].pid == pid)
-			return &s->procs[i];
-	}
-	return NULL;
-}
 
 /* Pin the process with a pidfd, checked to be the one /proc showed us. */
 static int target_open(struct kill_target *t, struct err *err)
@@ -542,20 +534,21 @@ static int kill_targets_open(struct cmd_ctx *ctx, const struct gpu_snapshot *s, 
 {
 	for (int i = 0; i < ctx->argc; i++) {
 		struct kill_target *t = &targets[i];
-		const struct gpu_process *p;
+		int on_gpu = 0;
 
 		if (target_open(t, &ctx->err) < 0)
 			return -1;
-		p = snapshot_find(s, t->pid);
-		if (!p && !opt_count(ctx, OPT_FORCE))
+		for (size_t j = 0; j < s->nprocs; j++) {
+			if (s->procs[j].pid == t->pid) {
+				gpus_used[s->procs[j].gpu] = 1;
+				on_gpu = 1;
+			}
+		}
+		if (!on_gpu && !opt_count(ctx, OPT_FORCE))
 			return err_set(&ctx->err,
 				       "gpu kill: process %d (%s) is not a GPU compute process "
 				       "(use --force to kill it anyway)",
 				       (int)t->pid, t->comm);
-		for (size_t j = 0; j < s->nprocs; j++) {
-			if (s->procs[j].pid == t->pid)
-				gpus_used[s->procs[j].gpu] = 1;
-		}
 		t->job = job_of_pid(jobs, t->pid);
 	}
 	return 0;
@@ -780,13 +773,6 @@ static const struct cmd_entry cmd_gpu_kill = {
 
 /* ---- gpu: the command and its subcommands ---- */
 
-static const struct opt_spec gpu_opts[] = {
-	{ OPT_JSON, "json", OPT_FLAG, NULL, "print a JSON array of the GPUs, each with its processes" },
-	{ 'w', "watch", OPT_FLAG, NULL, "refresh in place every --interval until Ctrl-C" },
-	{ 'i', "interval", OPT_VALUE, "DUR", "time between refreshes (default 1s; implies -w)" },
-	{ 0 },
-};
-
 /* Parse and run a subcommand with its own options, sharing the paths. */
 static int gpu_run_sub(struct cmd_ctx *ctx, const struct cmd_entry *sub)
 {
@@ -812,7 +798,7 @@ static int gpu_main(struct cmd_ctx *ctx)
 	const char *sub = ctx->argc ? ctx->argv[0] : NULL;
 
 	if (!sub)
-		return gpu_show_main(ctx, SHOW_GPUS, opt_count(ctx, 'w'));
+		return gpu_show_main(ctx, SHOW_GPUS);
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		if (strcmp(subs[i]->name + strlen("gpu "), sub) != 0)
 			continue;
@@ -831,7 +817,7 @@ const struct cmd_entry cmd_gpu = {
 	.summary = "Show every NVIDIA GPU (utilization, memory, temperature, power) and the\n"
 		   "compute processes on it, with the trainctl job each belongs to when a daemon\n"
 		   "is running. Needs the NVIDIA driver (libnvidia-ml.so.1); no daemon.",
-	.opts = gpu_opts,
+	.opts = gpu_show_opts,
 	.max_args = -1,
 	.flags = CMD_STOP_AT_OPERAND,
 	.fn = gpu_main,
