@@ -113,8 +113,8 @@ void format_job_time(const json_t *job, const char *key, char *buf, size_t size)
 
 void print_job_results(const json_t *results)
 {
-	size_t i;
-	json_t *job;
+	size_t i, k;
+	json_t *job, *warning;
 
 	json_array_foreach(results, i, job) {
 		struct strbuf label = STRBUF_INIT, state = STRBUF_INIT;
@@ -122,6 +122,8 @@ void print_job_results(const json_t *results)
 		format_job_label(job, &label);
 		format_job_state(job, &state);
 		printf("%s: %s\n", label.buf, state.buf);
+		json_array_foreach(json_object_get(job, "warnings"), k, warning)
+			fprintf(stderr, "trainctl: warning: %s: %s\n", label.buf, json_string_value(warning));
 		strbuf_release(&label);
 		strbuf_release(&state);
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon/supervise.h"
+#include "lib/parse.h"
 #include "lib/proc.h"
 #include "lib/xmalloc.h"
 
@@ -152,4 +153,47 @@ void gpus_job_usage(struct daemon *d, int64_t id, int64_t *mem_bytes, double *ut
 		*util = sm / nsm;
 	else if (any && ndev)
 		*util = dev / ndev;
+}
+
+json_t *gpus_job_pids(struct daemon *d, int64_t id)
+{
+	struct daemon_gpus *g = state(d);
+	const struct gpu_snapshot *snap = gpus_latest(d);
+	json_t *pids = json_array();
+
+	for (size_t i = 0; snap && i < snap->nprocs; i++) {
+		if (g->owners[i] == id)
+			json_array_append_new(pids, json_integer(snap->procs[i].pid));
+	}
+	return pids;
+}
+
+void gpus_check_released(struct daemon *d, int64_t id, const json_t *pids)
+{
+	const struct gpu_snapshot *snap;
+	struct proc_stat st;
+	size_t k;
+	json_t *v;
+
+	if (!json_array_size(pids) || !(snap = gpus_refresh(d)))
+		return;
+	for (size_t i = 0; i < snap->nprocs; i++) {
+		const struct gpu_process *p = &snap->procs[i];
+		char size[32] = "memory", how[96] = "";
+
+		json_array_foreach(pids, k, v) {
+			if (json_integer_value(v) != p->pid)
+				continue;
+			if (p->used_mem >= 0)
+				format_size(p->used_mem, size, sizeof(size));
+			if (proc_read_stat(p->pid, &st) == 0)
+				snprintf(how, sizeof(how), " (%s, state %c, parent %d)", st.comm, st.state,
+					 (int)st.ppid);
+			store_event_add(d->store, id, "gpu-memory-held",
+					"pid %d%s still holds %s on GPU %u after the job ended: "
+					"trainctl gpu kill %d", (int)p->pid, how, size, p->gpu, (int)p->pid);
+			daemon_log("job %lld ended but pid %d still holds %s on GPU %u", (long long)id,
+				   (int)p->pid, size, p->gpu);
+		}
+	}
 }

@@ -31,4 +31,13 @@ json_t *gpus_devices_json(struct daemon *d);
  */
 void gpus_job_usage(struct daemon *d, int64_t id, int64_t *mem_bytes, double *util);
 
+/* The pids of a job's GPU processes at the latest snapshot (caller decrefs; empty if none). */
+json_t *gpus_job_pids(struct daemon *d, int64_t id);
+/*
+ * After a job ended: which of those processes still hold GPU memory (a
+ * worker that escaped, a process stuck in the driver)? Each is recorded as a
+ * "gpu-memory-held" event of the job, with the command that frees it.
+ */
+void gpus_check_released(struct daemon *d, int64_t id, const json_t *pids);
+
 #endif

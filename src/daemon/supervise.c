@@ -28,6 +28,7 @@
 #include "lib/signals.h"
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
+#include "daemon/gpus.h"
 #include "daemon/reasons.h"
 #include "daemon/restart.h"
 #include "daemon/sched.h"
@@ -142,7 +143,28 @@ json_t *supervise_result(struct daemon *d, int64_t id)
 		status = 1;
 	json_object_set_new(job, "status", json_integer(status));
 	json_object_del(job, "spec");
+	add_warnings(d, id, job);
 	return job;
+}
+
+/* Problems left behind by the job's last attempt (GPU memory still held), as "warnings". */
+static void add_warnings(struct daemon *d, int64_t id, json_t *job)
+{
+	json_t *events = store_job_events(d->store, id), *warnings = json_array(), *e;
+	const char *since = json_string_value(json_object_get(job, "started_at"));
+	size_t i;
+
+	json_array_foreach(events, i, e) {
+		const char *time = json_string_value(json_object_get(e, "time"));
+		if (!strcmp(json_string_value(json_object_get(e, "kind")), "gpu-memory-held") &&
+		    (!since || (time && strcmp(time, since) >= 0)))
+			json_array_append(warnings, json_object_get(e, "detail"));
+	}
+	if (json_array_size(warnings))
+		json_object_set_new(job, "warnings", warnings);
+	else
+		json_decref(warnings);
+	json_decref(events);
 }
 
 /* Is every job of a -1 terminated list in a final state? */
@@ -412,6 +434,7 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 	struct active *a = data;
 	struct daemon *d = a->daemon;
 	enum job_state state;
+	json_t *gpu_pids;
 
 	(void)fd;
 	(void)events;
@@ -422,12 +445,15 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 		on_shim_report(a, a->report_fd, 0);
 	active_close_report(a);
 	state = store_job_state(d->store, a->id);
+	gpu_pids = gpus_job_pids(d, a->id);
 	store_begin(d->store);
 	if (state == JOB_STARTING && (a->run_client || a->restart))
 		supervise_start_failed(d, a, "the job's shim exited during start-up (see daemon.log)");
 	else if (!job_state_is_final(state))
 		supervise_settle(d, a->id);
+	gpus_check_released(d, a->id, gpu_pids);
 	store_commit(d->store);
+	json_decref(gpu_pids);
 	watchdog_forget(d, a->id);
 	active_free(d, a);
 	waiters_check(d);
