@@ -51,6 +51,26 @@ struct active {
 	struct active *next;
 };
 
+/* Problems left behind by the job's last attempt (GPU memory still held), as "warnings". */
+static void add_warnings(struct daemon *d, int64_t id, json_t *job)
+{
+	json_t *events = store_job_events(d->store, id), *warnings = json_array(), *e;
+	const char *since = json_string_value(json_object_get(job, "started_at"));
+	size_t i;
+
+	json_array_foreach(events, i, e) {
+		const char *time = json_string_value(json_object_get(e, "time"));
+		if (!strcmp(json_string_value(json_object_get(e, "kind")), "gpu-memory-held") &&
+		    (!since || (time && strcmp(time, since) >= 0)))
+			json_array_append(warnings, json_object_get(e, "detail"));
+	}
+	if (json_array_size(warnings))
+		json_object_set_new(job, "warnings", warnings);
+	else
+		json_decref(warnings);
+	json_decref(events);
+}
+
 /* A client waiting for jobs to end (wait, stop). */
 struct waiter {
 	struct client *client;
@@ -145,26 +165,6 @@ json_t *supervise_result(struct daemon *d, int64_t id)
 	json_object_del(job, "spec");
 	add_warnings(d, id, job);
 	return job;
-}
-
-/* Problems left behind by the job's last attempt (GPU memory still held), as "warnings". */
-static void add_warnings(struct daemon *d, int64_t id, json_t *job)
-{
-	json_t *events = store_job_events(d->store, id), *warnings = json_array(), *e;
-	const char *since = json_string_value(json_object_get(job, "started_at"));
-	size_t i;
-
-	json_array_foreach(events, i, e) {
-		const char *time = json_string_value(json_object_get(e, "time"));
-		if (!strcmp(json_string_value(json_object_get(e, "kind")), "gpu-memory-held") &&
-		    (!since || (time && strcmp(time, since) >= 0)))
-			json_array_append(warnings, json_object_get(e, "detail"));
-	}
-	if (json_array_size(warnings))
-		json_object_set_new(job, "warnings", warnings);
-	else
-		json_decref(warnings);
-	json_decref(events);
 }
 
 /* Is every job of a -1 terminated list in a final state? */
