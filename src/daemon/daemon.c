@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/onexit.h"
 #include "daemon/supervise.h"
 #include "daemon/sampling.h"
 #include "daemon/watchdog.h"
@@ -255,6 +256,8 @@ static void daemon_release(struct daemon *d)
 	supervise_release(d);
 	watchdog_release(d);
 	sampling_release(d);
+	onexit_release(d);
+	config_release(&d->config);
 	while (d->clients)
 		client_close(d->clients);
 	loop_free(d->loop);
@@ -279,8 +282,16 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms)
 	const char *interval = getenv("TRAINCTL_SAMPLE_INTERVAL");
 	struct err err = { 0 };
 
+	config_init(&d.config);
 	if (!sample_interval_ms && interval && parse_duration_ms(interval, &d.sample_interval_ms, NULL) < 0)
 		d.sample_interval_ms = 0; /* a bad value: the default */
+	if (config_load(&d.config, &err) < 0) {
+		daemon_report_ready(ready_fd, &err);
+		fprintf(stderr, "trainctl: %s\n", err.msg);
+		return 2; /* a bad configuration file is bad usage, as in the CLI */
+	}
+	if (!sample_interval_ms && !interval && d.config.interval_ms > 0)
+		d.sample_interval_ms = d.config.interval_ms;
 	if (d.sample_interval_ms > 0 && d.sample_interval_ms < 100)
 		d.sample_interval_ms = 100;
 

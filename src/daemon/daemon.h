@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/config.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/loop.h"
@@ -25,6 +26,7 @@ struct active;
 struct waiter;
 struct watched;
 struct sampling;
+struct onexit;
 
 struct daemon {
 	struct loop *loop;
@@ -39,7 +41,9 @@ struct daemon {
 	struct waiter *waiters;
 	struct watched *watched;
 	struct sampling *sampling;
+	struct onexit *onexits; /* on-exit commands still running */
 	int64_t sample_interval_ms;
+	struct config config; /* the configuration file, read at start-up */
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
 	char cgroup_why[1024];
 };

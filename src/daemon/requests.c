@@ -21,6 +21,8 @@
 
 #define NAME_MAX_LEN 64
 #define VERSION "0.1.0"
+#define DEFAULT_STOP_TIMEOUT_MS 30000
+#define DEFAULT_LOG_MAX (100LL * 1024 * 1024)
 
 typedef json_t *(*request_fn)(struct daemon *d, struct client *c, const json_t *req,
 			      struct err *err);
@@ -135,6 +137,19 @@ static int validate_spec(struct daemon *d, const json_t *spec, struct err *err)
 	return 0;
 }
 
+/* The grace period and log size of a job that does not set them: ours. */
+static void spec_add_defaults(struct daemon *d, json_t *spec)
+{
+	if (!json_is_integer(json_object_get(spec, "stop_timeout_ms")))
+		json_object_set_new(spec, "stop_timeout_ms",
+				    json_integer(d->config.stop_timeout_ms >= 0 ? d->config.stop_timeout_ms
+										: DEFAULT_STOP_TIMEOUT_MS));
+	if (!json_is_integer(json_object_get(spec, "log_max")))
+		json_object_set_new(spec, "log_max",
+				    json_integer(d->config.log_max >= 0 ? d->config.log_max
+									: DEFAULT_LOG_MAX));
+}
+
 static json_t *request_run(struct daemon *d, struct client *c, const json_t *req,
 			   struct err *err)
 {
@@ -146,6 +161,7 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 		err_usage(err, "malformed request: run needs a \"spec\" object");
 		return NULL;
 	}
+	spec_add_defaults(d, spec);
 	if (validate_spec(d, spec, err) < 0 ||
 	    store_job_insert(d->store, name, spec, JOB_STARTING, &id, err) < 0)
 		return NULL;

@@ -26,6 +26,13 @@ void supervise_reap(struct daemon *d);
 void supervise_transition(struct daemon *d, int64_t id, enum job_state state, const char *reason);
 
 /*
+ * A job reached a final state: record it (with the attempt's CPU and memory
+ * when ex is given) and start its on-exit commands.
+ */
+void supervise_end(struct daemon *d, int64_t id, enum job_state state, const char *reason,
+		   const struct job_exit *ex);
+
+/*
  * Stop a live job gracefully: sig 0 and timeout_ms < 0 mean the job's own
  * --stop-signal and --stop-timeout. cause is NULL for the user's stop, else
  * why trainctl stops it ("time-limit", "hung", "restart"), which decides the
