@@ -27,6 +27,7 @@ struct waiter;
 struct watched;
 struct sampling;
 struct onexit;
+struct notify;
 
 struct daemon {
 	struct loop *loop;
@@ -42,6 +43,7 @@ struct daemon {
 	struct watched *watched;
 	struct sampling *sampling;
 	struct onexit *onexits; /* on-exit commands still running */
+	struct notify *notify;  /* systemd's notification socket, when it gave one */
 	int64_t sample_interval_ms;
 	struct config config; /* the configuration file, read at start-up */
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
@@ -66,8 +68,12 @@ struct client {
 /* Send a reply and let the client send its next request. */
 void client_reply(struct client *c, json_t *reply);
 
-/* Messages to the daemon's log (stderr), with a timestamp. */
+/*
+ * Messages to the daemon's log (stderr), with a timestamp; under systemd's
+ * journal with a <N> priority prefix instead. daemon_warn for what went wrong.
+ */
 void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void daemon_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Run the daemon in this process until stopped; report start-up on ready_fd

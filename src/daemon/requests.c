@@ -240,6 +240,16 @@ static json_t *request_samples(struct daemon *d, struct client *c, const json_t 
 	return reply;
 }
 
+static void add_spec(struct daemon *d, json_t *job, int64_t id)
+{
+	json_t *spec = store_job_spec(d->store, id);
+
+	if (!spec)
+		return;
+	json_object_set_new(spec, "env", store_job_env(d->store, id));
+	json_object_set_new(job, "spec", spec);
+}
+
 static json_t *request_show(struct daemon *d, struct client *c, const json_t *req,
 			    struct err *err)
 {
@@ -259,6 +269,8 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 	log = paths_job_log(&d->paths, ids[0]);
 	json_object_set_new(job, "log", json_string(log));
 	free(log);
+	if (json_is_true(json_object_get(req, "spec"))) /* for export: the spec, with its environment */
+		add_spec(d, job, ids[0]);
 	free(ids);
 	reply = proto_reply_ok();
 	json_object_set_new(reply, "job", job);
