@@ -22,8 +22,13 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -l
 STATIC_LIBS ?= 1
 ifeq ($(STATIC_LIBS),1)
 PKG_LIBS := -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -ldl -lpthread
+else
+PKG_LIBS += -ldl
 endif
-ALL_CFLAGS  = $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+# libmicrohttpd (the metrics endpoint) is loaded with dlopen by the daemon
+# when --metrics is used: only its header is needed to build.
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+ALL_CFLAGS  = $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MHD_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lm
 
 LIB_SRC    := $(wildcard src/lib/*.c)

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/onexit.h"
 #include "daemon/supervise.h"
@@ -235,6 +236,7 @@ static int daemon_lock(struct daemon *d, struct err *err)
 static int daemon_setup(struct daemon *d, struct err *err)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	const char *metrics;
 	char exe[4096];
 	ssize_t n;
 
@@ -260,6 +262,12 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	supervise_recover(d);
 	watchdog_start(d);
 	sampling_start(d, d->sample_interval_ms);
+	/* --metrics (passed on through the environment, like --interval) wins over the file. */
+	metrics = getenv("TRAINCTL_METRICS");
+	if (!metrics || !*metrics)
+		metrics = d->config.metrics;
+	if (metrics && metrics_start(d, metrics, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -277,6 +285,7 @@ static void daemon_release(struct daemon *d)
 	store_close(d->store);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	metrics_release(d);
 	supervise_release(d);
 	watchdog_release(d);
 	sampling_release(d);

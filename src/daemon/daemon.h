@@ -28,6 +28,7 @@ struct watched;
 struct sampling;
 struct onexit;
 struct notify;
+struct metrics;
 
 struct daemon {
 	struct loop *loop;
@@ -44,6 +45,7 @@ struct daemon {
 	struct sampling *sampling;
 	struct onexit *onexits; /* on-exit commands still running */
 	struct notify *notify;  /* systemd's notification socket, when it gave one */
+	struct metrics *metrics; /* the Prometheus endpoint, when asked for */
 	int64_t sample_interval_ms;
 	struct config config; /* the configuration file, read at start-up */
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
@@ -83,5 +85,11 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms);
 
 /* requests.c: carry out one request from a client. */
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req);
+/*
+ * The reply a client would get to a request that answers at once (ls,
+ * machine...), for the daemon's own use; NULL for an unknown request or an
+ * error. Only for requests that never use the client.
+ */
+json_t *request_call(struct daemon *d, const json_t *req);
 
 #endif

@@ -17,10 +17,10 @@
 #include "daemon/supervise.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
+#include "lib/version.h"
 #include "lib/xmalloc.h"
 
 #define NAME_MAX_LEN 64
-#define VERSION "0.1.0"
 #define DEFAULT_STOP_TIMEOUT_MS 30000
 #define DEFAULT_LOG_MAX (100LL * 1024 * 1024)
 
@@ -80,7 +80,7 @@ static json_t *request_hello(struct daemon *d, struct client *c, const json_t *r
 	(void)err;
 	format_rfc3339(d->started_at, when, sizeof(when));
 	json_object_set_new(reply, "pid", json_integer(getpid()));
-	json_object_set_new(reply, "version", json_string(VERSION));
+	json_object_set_new(reply, "version", json_string(TRAINCTL_VERSION));
 	json_object_set_new(reply, "home", json_string(d->paths.home));
 	json_object_set_new(reply, "started_at", json_string(when));
 	json_object_set_new(reply, "uptime_ms", json_integer(time_now_ms() - d->started_at));
@@ -675,23 +675,39 @@ static const struct request_entry {
 	{ "renice", request_renice }, { "samples", request_samples },
 };
 
+static const struct request_entry *request_find(const char *op)
+{
+	for (size_t i = 0; op && i < ARRAY_SIZE(request_table); i++) {
+		if (strcmp(op, request_table[i].op) == 0)
+			return &request_table[i];
+	}
+	return NULL;
+}
+
+json_t *request_call(struct daemon *d, const json_t *req)
+{
+	const struct request_entry *entry = request_find(req_string(req, "op"));
+	struct err err = { 0 };
+
+	return entry ? entry->fn(d, NULL, req, &err) : NULL;
+}
+
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)
 {
 	const char *op = req_string(req, "op");
+	const struct request_entry *entry = request_find(op);
 	struct err err = { 0 };
 	json_t *reply = NULL;
 
-	for (size_t i = 0; op && i < ARRAY_SIZE(request_table); i++) {
-		if (strcmp(op, request_table[i].op) == 0) {
-			store_begin(d->store);
-			reply = request_table[i].fn(d, c, req, &err);
-			store_commit(d->store);
-			if (reply)
-				client_reply(c, reply);
-			else if (!c->pending)
-				client_reply(c, proto_reply_error(&err));
-			return;
-		}
+	if (entry) {
+		store_begin(d->store);
+		reply = entry->fn(d, c, req, &err);
+		store_commit(d->store);
+		if (reply)
+			client_reply(c, reply);
+		else if (!c->pending)
+			client_reply(c, proto_reply_error(&err));
+		return;
 	}
 	err_usage(&err, "unknown request '%s'", op ? op : "(none)");
 	client_reply(c, proto_reply_error(&err));

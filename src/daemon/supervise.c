@@ -268,8 +268,9 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 {
 	int64_t id = json_integer_value(json_object_get(job, "id"));
 	const char *state = json_string_value(json_object_get(job, "state"));
-	char *path;
+	char *path, when[40];
 	json_t *status, *progress;
+	int64_t output;
 
 	if (!state || job_state_is_final((enum job_state)job_state_parse(state)))
 		return;
@@ -281,6 +282,11 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 		json_object_set(job, "progress", progress);
 	if (json_is_object(json_object_get(status, "limits")))
 		json_object_set(job, "limits", json_object_get(status, "limits"));
+	output = json_integer_value(json_object_get(status, "last_output_ms"));
+	if (output > 0) {
+		format_rfc3339(output, when, sizeof(when));
+		json_object_set_new(job, "last_output_at", json_string(when));
+	}
 	json_decref(status);
 }
 

@@ -59,8 +59,8 @@ void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, cons
 void supervise_forget_client(struct daemon *d, struct client *c);
 
 /*
- * Fill a live job's "progress" from what its shim last wrote
- * (jobs/<id>.progress); finished jobs keep what was stored when they ended.
+ * Fill a live job's "progress" and "last_output_at" from what its shim last
+ * wrote (jobs/<id>.status); finished jobs keep what was stored when they ended.
  */
 void supervise_add_progress(struct daemon *d, json_t *job);
 
