@@ -107,3 +107,21 @@ sys.stdin.read()' >"$BATS_TEST_TMPDIR/busy" < <(sleep 1000) &
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"cannot listen on 127.0.0.1:$(cat "$BATS_TEST_TMPDIR/busy") for metrics: Address already in use"* ]]
 }
+
+@test "the Grafana dashboard is valid JSON whose queries are PromQL over trainctl's metrics" {
+	command -v promtool >/dev/null || skip "promtool is not installed"
+	dash="$ROOT/examples/grafana/trainctl.json"
+	jq -e '.panels | length > 0' "$dash" >/dev/null
+	{
+		echo 'groups:'
+		echo '  - name: dashboard'
+		echo '    rules:'
+		jq -r '.panels[].targets[].expr' "$dash" | awk '{ printf "      - record: dashboard:q%d\n        expr: %s\n", NR, $0 }' |
+			sed 's/expr: \(.*\)$/expr: '"'"'\1'"'"'/'
+	} >"$BATS_TEST_TMPDIR/rules.yml"
+	promtool check rules "$BATS_TEST_TMPDIR/rules.yml"
+	# Every metric the dashboard uses is one the daemon exports.
+	for m in $(jq -r '.panels[].targets[].expr' "$dash" | grep -o 'trainctl_[a-z_]*' | sort -u); do
+		grep -q "\"$m\"" "$ROOT/src/lib/prom.c"
+	done
+}
