@@ -314,8 +314,6 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	return spec;
 }
 
-static int run_job(struct cmd_ctx *ctx);
-
 /* run --attach: the new job's terminal, until detach (0) or the job's end (its status). */
 static int run_attach(struct cmd_ctx *ctx, int64_t id, int key)
 {
@@ -371,20 +369,6 @@ static int apply_config_defaults(struct cmd_ctx *ctx, const struct config *cfg)
 	return 0;
 }
 
-static int run_main(struct cmd_ctx *ctx)
-{
-	struct config cfg;
-	int ret;
-
-	if (config_load(&cfg, &ctx->err) < 0)
-		return -1;
-	ret = apply_config_defaults(ctx, &cfg);
-	if (ret == 0)
-		ret = run_job(ctx);
-	config_release(&cfg);
-	return ret;
-}
-
 static int run_job(struct cmd_ctx *ctx)
 {
 	json_t *spec, *req, *reply;
@@ -412,6 +396,20 @@ static int run_job(struct cmd_ctx *ctx)
 	if (opt_count(ctx, 'w'))
 		return watch_job(ctx, id);
 	return 0;
+}
+
+static int run_main(struct cmd_ctx *ctx)
+{
+	struct config cfg;
+	int ret;
+
+	if (config_load(&cfg, &ctx->err) < 0)
+		return -1;
+	ret = apply_config_defaults(ctx, &cfg);
+	if (ret == 0)
+		ret = run_job(ctx);
+	config_release(&cfg);
+	return ret;
 }
 
 const struct cmd_entry cmd_run = {

@@ -144,7 +144,7 @@ at_least() { # at_least N PATTERN
 	kill -TERM "$daemon"
 	wait "$daemon"
 	wait_for 10 at_least 1 'STOPPING=1'
-	# Nothing the daemon started may inherit the socket.
+	# READY comes first and STOPPING last.
 	[ "$(head -1 "$MSGS")" = 'READY=1' ]
 	[ "$(tail -1 "$MSGS")" = 'STOPPING=1' ]
 }
