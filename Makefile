@@ -23,8 +23,11 @@ STATIC_LIBS ?= 1
 ifeq ($(STATIC_LIBS),1)
 PKG_LIBS := -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lpthread
 endif
-ALL_CFLAGS  = $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-# -ldl: NVML is opened with dlopen at run time (src/lib/nvml.c).
+# libmicrohttpd (the metrics endpoint) is loaded with dlopen by the daemon
+# when --metrics is used: only its header is needed to build.
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+ALL_CFLAGS  = $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(MHD_CFLAGS) $(EXTRA_CFLAGS)
+# -ldl: NVML and libmicrohttpd are opened with dlopen at run time.
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 
 LIB_SRC    := $(wildcard src/lib/*.c)

@@ -67,6 +67,11 @@ const char *opt_value(const struct cmd_ctx *ctx, int key);
 /* Every value of a repeatable option, NULL-terminated (never NULL itself). */
 char *const *opt_values(const struct cmd_ctx *ctx, int key);
 
+/* The index in cmd's option table of the option named long_name, or -1. */
+int opt_find(const struct cmd_entry *cmd, const char *long_name);
+/* Record a value for the option at index idx as if typed (NULL for a flag). */
+void opt_record(struct cmd_ctx *ctx, int idx, const char *value);
+
 /* Build the request's "jobs" array from the operands. */
 json_t *cmd_jobs_array(const struct cmd_ctx *ctx);
 
@@ -96,6 +101,9 @@ extern const struct cmd_entry cmd_queue;
 extern const struct cmd_entry cmd_start;
 extern const struct cmd_entry cmd_rm;
 extern const struct cmd_entry cmd_prune;
+extern const struct cmd_entry cmd_export;
+extern const struct cmd_entry cmd_systemd_unit;
+extern const struct cmd_entry cmd_completion;
 extern const struct cmd_entry cmd_daemon;
 extern const struct cmd_entry cmd_help;
 extern const struct cmd_entry cmd_version;

@@ -11,18 +11,20 @@
 #include "cli/cmd.h"
 #include "cli/format.h"
 #include "daemon/daemon.h"
+#include "lib/config.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/sock.h"
 #include "lib/strbuf.h"
 #include "shim/shim.h"
 
-enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD, OPT_CHECKPOINT_JOBS, OPT_INTERVAL };
+enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD, OPT_CHECKPOINT_JOBS, OPT_INTERVAL, OPT_METRICS };
 
 static const struct opt_spec daemon_opts[] = {
 	{ OPT_FOREGROUND, "foreground", OPT_FLAG, NULL, "run in the foreground (for systemd, or to debug)" },
 	{ OPT_JSON, "json", OPT_FLAG, NULL, "status: print JSON" },
 	{ OPT_INTERVAL, "interval", OPT_VALUE, "DUR", "sample running jobs every DUR (default 2s; or $TRAINCTL_SAMPLE_INTERVAL)" },
+	{ OPT_METRICS, "metrics", OPT_VALUE, "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics (or $TRAINCTL_METRICS)" },
 	{ OPT_CHECKPOINT_JOBS, "checkpoint-jobs", OPT_FLAG, NULL, "stop: stop every job gracefully first (--resume-on-boot jobs resume at the next start)" },
 	{ OPT_READY_FD, "ready-fd", OPT_VALUE, "FD", "internal: report readiness on FD" },
 	{ 0 },
@@ -171,6 +173,14 @@ static int daemon_cmd_main(struct cmd_ctx *ctx)
 		if (interval < 100)
 			return err_usage(&ctx->err, "daemon: --interval must be at least 100ms");
 		setenv("TRAINCTL_SAMPLE_INTERVAL", opt_value(ctx, OPT_INTERVAL), 1);
+	}
+	if (opt_value(ctx, OPT_METRICS)) {
+		char host[64];
+		int port;
+
+		if (config_parse_listen(opt_value(ctx, OPT_METRICS), host, sizeof(host), &port, &ctx->err) < 0)
+			return -1;
+		setenv("TRAINCTL_METRICS", opt_value(ctx, OPT_METRICS), 1);
 	}
 	if (!opt_count(ctx, OPT_FOREGROUND))
 		return daemon_background(ctx);

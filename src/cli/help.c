@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "lib/version.h"
 
-#define TRAINCTL_VERSION "0.1.0"
 
 void help_print_overview(FILE *out);
 

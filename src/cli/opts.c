@@ -57,7 +57,16 @@ static struct option *build_getopt(const struct cmd_entry *cmd, struct strbuf *s
 	return longs;
 }
 
-static void record_value(struct cmd_ctx *ctx, int idx, const char *value)
+int opt_find(const struct cmd_entry *cmd, const char *long_name)
+{
+	for (int i = 0; cmd->opts && cmd->opts[i].long_name; i++) {
+		if (strcmp(cmd->opts[i].long_name, long_name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+void opt_record(struct cmd_ctx *ctx, int idx, const char *value)
 {
 	int n = ctx->counts[idx]++;
 
@@ -102,7 +111,7 @@ int cmd_parse(const struct cmd_entry *cmd, int argc, char **argv, struct cmd_ctx
 					bad_option(argv, c), cmd->name);
 			break;
 		}
-		record_value(ctx, idx, optarg);
+		opt_record(ctx, idx, optarg);
 	}
 	ctx->argc = argc - optind;
 	ctx->argv = argv + optind;

@@ -18,6 +18,7 @@
 #include "cli/watch.h"
 #include "lib/progress.h"
 #include "cli/cmd.h"
+#include "lib/config.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/xmalloc.h"
@@ -50,6 +51,7 @@ enum {
 	OPT_AFTER,
 	OPT_PRIORITY,
 	OPT_HOLD,
+	OPT_ON_EXIT,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -80,6 +82,7 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_AFTER, "after", OPT_VALUE, "JOB", "start only after JOB succeeded (repeatable, or JOB,JOB)" },
 	{ OPT_PRIORITY, "priority", OPT_VALUE, "N", "higher starts first among waiting jobs (default 0)" },
 	{ OPT_HOLD, "hold", OPT_FLAG, NULL, "queue the job but start it only at trainctl start" },
+	{ OPT_ON_EXIT, "on-exit", OPT_VALUE, "'CMD'", "run CMD (sh -c) when the job ends; TRAINCTL_JOB_* describe it" },
 	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
 	{ 'w', "wait", OPT_FLAG, NULL, "wait with a live progress line; exit with the job's status" },
 	{ OPT_DETACH_KEY, "detach-key", OPT_VALUE, "KEY", "with -a: detach with KEY (default ctrl-\\)" },
@@ -137,10 +140,14 @@ static int resolve_cwd(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
-/* Fill the stop and log settings, with their defaults. */
+/*
+ * Fill the stop and log settings. The grace period and the log size go in
+ * the spec only when given: the daemon fills in its own defaults (from its
+ * configuration file, or 30s and 100M).
+ */
 static int parse_limits(struct cmd_ctx *ctx, json_t *spec)
 {
-	int64_t timeout = 30000, log_max = 100LL * 1024 * 1024;
+	int64_t timeout = -1, log_max = -1;
 	int sig = SIGTERM;
 
 	if (opt_value(ctx, OPT_STOP_SIGNAL) &&
@@ -156,8 +163,10 @@ static int parse_limits(struct cmd_ctx *ctx, json_t *spec)
 		return err_usage(&ctx->err, "--log-max %s is too small (expected at least 4K, or 0 "
 					    "for no rotation)", opt_value(ctx, OPT_LOG_MAX));
 	json_object_set_new(spec, "stop_signal", json_integer(sig));
-	json_object_set_new(spec, "stop_timeout_ms", json_integer(timeout));
-	json_object_set_new(spec, "log_max", json_integer(log_max));
+	if (timeout >= 0)
+		json_object_set_new(spec, "stop_timeout_ms", json_integer(timeout));
+	if (log_max >= 0)
+		json_object_set_new(spec, "log_max", json_integer(log_max));
 	return 0;
 }
 
@@ -409,6 +418,8 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	}
 	if (opt_value(ctx, 'n'))
 		json_object_set_new(spec, "name", json_string(opt_value(ctx, 'n')));
+	if (opt_value(ctx, OPT_ON_EXIT) && *opt_value(ctx, OPT_ON_EXIT))
+		json_object_set_new(spec, "on_exit", json_string(opt_value(ctx, OPT_ON_EXIT)));
 	json_object_set_new(spec, "pty", json_boolean(!opt_count(ctx, OPT_NO_PTY)));
 	json_object_set_new(spec, "umask", json_integer(current_umask()));
 	json_object_set_new(spec, "env", build_env(ctx));
@@ -456,7 +467,44 @@ static int run_wait_started(struct cmd_ctx *ctx, int64_t id)
 	}
 }
 
-static int run_main(struct cmd_ctx *ctx)
+/* Options no configuration file may preset: they name one job, or replace COMMAND. */
+static int run_option_per_job(const char *option)
+{
+	return !strcmp(option, "name") || !strcmp(option, "sh");
+}
+
+/*
+ * The configuration file's run.OPTION lines, for every option not given on
+ * the command line (which wins); a flag takes true or false.
+ */
+static int apply_config_defaults(struct cmd_ctx *ctx, const struct config *cfg)
+{
+	int given[OPT_MAX];
+
+	memcpy(given, ctx->counts, sizeof(given));
+	for (size_t i = 0; i < cfg->nrun; i++) {
+		const struct config_run_default *r = &cfg->run[i];
+		int idx = opt_find(ctx->cmd, r->option), on = 1;
+
+		if (idx < 0 || run_option_per_job(r->option))
+			return err_usage(&ctx->err, "config %s:%d: unknown key 'run.%s' (expected "
+					 "run.OPTION with a long option of 'trainctl run' other than "
+					 "name and sh, e.g. run.stop-timeout)", cfg->path, r->line, r->option);
+		if (ctx->cmd->opts[idx].arg == OPT_FLAG &&
+		    (on = config_parse_bool(r->value)) < 0)
+			return err_usage(&ctx->err, "config %s:%d: invalid value '%s' for run.%s "
+					 "(expected true or false)", cfg->path, r->line, r->value, r->option);
+		if (given[idx])
+			continue;
+		if (ctx->cmd->opts[idx].arg == OPT_VALUE)
+			opt_record(ctx, idx, r->value);
+		else if (on)
+			opt_record(ctx, idx, NULL);
+	}
+	return 0;
+}
+
+static int run_job(struct cmd_ctx *ctx)
 {
 	json_t *spec, *req, *reply;
 	int key = 0, waiting;
@@ -496,6 +544,20 @@ static int run_main(struct cmd_ctx *ctx)
 	if (opt_count(ctx, 'w'))
 		return watch_job(ctx, id);
 	return 0;
+}
+
+static int run_main(struct cmd_ctx *ctx)
+{
+	struct config cfg;
+	int ret;
+
+	if (config_load(&cfg, &ctx->err) < 0)
+		return -1;
+	ret = apply_config_defaults(ctx, &cfg);
+	if (ret == 0)
+		ret = run_job(ctx);
+	config_release(&cfg);
+	return ret;
 }
 
 const struct cmd_entry cmd_run = {

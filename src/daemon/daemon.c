@@ -21,9 +21,13 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
+#include "daemon/onexit.h"
 #include "daemon/supervise.h"
 #include "daemon/gpus.h"
 #include "daemon/sampling.h"
@@ -35,18 +39,40 @@
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
 
-void daemon_log(const char *fmt, ...)
+/* Is stderr the journal? Decided once at start-up. */
+static int log_to_journal;
+
+static void daemon_vlog(int priority, const char *fmt, va_list ap)
 {
 	char when[32];
-	va_list ap;
 
-	format_local_time(time_now_ms(), when, sizeof(when));
-	fprintf(stderr, "%s trainctl[%d]: ", when, (int)getpid());
-	va_start(ap, fmt);
+	if (log_to_journal) {
+		fprintf(stderr, "<%d>", priority); /* the journal adds the time and our pid */
+	} else {
+		format_local_time(time_now_ms(), when, sizeof(when));
+		fprintf(stderr, "%s trainctl[%d]: ", when, (int)getpid());
+	}
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
 	fflush(stderr);
+}
+
+void daemon_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	daemon_vlog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void daemon_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	daemon_vlog(LOG_WARNING, fmt, ap);
+	va_end(ap);
 }
 
 static void client_close(struct client *c)
@@ -142,7 +168,7 @@ static void on_accept(void *data, int fd, uint32_t events)
 	(void)events;
 	if (cfd < 0) {
 		if (refused >= 0)
-			daemon_log("refused a connection from uid %d", refused);
+			daemon_warn("refused a connection from uid %d", refused);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
@@ -212,6 +238,7 @@ static int daemon_lock(struct daemon *d, struct err *err)
 static int daemon_setup(struct daemon *d, struct err *err)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	const char *metrics;
 	char exe[4096];
 	ssize_t n;
 
@@ -239,6 +266,12 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	watchdog_start(d);
 	sampling_start(d, d->sample_interval_ms);
 	d->sched_dirty = 1; /* jobs queued before a restart start as soon as they can */
+	/* --metrics (passed on through the environment, like --interval) wins over the file. */
+	metrics = getenv("TRAINCTL_METRICS");
+	if (!metrics || !*metrics)
+		metrics = d->config.metrics;
+	if (metrics && metrics_start(d, metrics, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -256,10 +289,13 @@ static void daemon_release(struct daemon *d)
 	store_close(d->store);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	metrics_release(d);
 	supervise_release(d);
 	watchdog_release(d);
 	sampling_release(d);
 	gpus_release(d);
+	onexit_release(d);
+	config_release(&d->config);
 	while (d->clients)
 		client_close(d->clients);
 	loop_free(d->loop);
@@ -278,6 +314,15 @@ static void daemon_report_ready(int fd, const struct err *err)
 	close(fd);
 }
 
+/* Why start-up failed, as the CLI says it, or at error priority for the journal. */
+static void daemon_log_failure(const struct err *err)
+{
+	if (log_to_journal)
+		fprintf(stderr, "<%d>trainctl: %s\n", LOG_ERR, err->msg);
+	else
+		fprintf(stderr, "trainctl: %s\n", err->msg);
+}
+
 int daemon_run(int ready_fd, int64_t sample_interval_ms)
 {
 	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .sample_interval_ms = sample_interval_ms,
@@ -285,8 +330,19 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms)
 	const char *interval = getenv("TRAINCTL_SAMPLE_INTERVAL");
 	struct err err = { 0 };
 
+	log_to_journal = notify_stderr_is_journal();
+	config_init(&d.config);
 	if (!sample_interval_ms && interval && parse_duration_ms(interval, &d.sample_interval_ms, NULL) < 0)
 		d.sample_interval_ms = 0; /* a bad value: the default */
+	if (config_load(&d.config, &err) < 0) {
+		daemon_report_ready(ready_fd, &err);
+		daemon_log_failure(&err);
+		return 2; /* a bad configuration file is bad usage, as in the CLI */
+	}
+	if (!sample_interval_ms && !interval && d.config.interval_ms > 0)
+		d.sample_interval_ms = d.config.interval_ms;
+	if (d.config.gpu_free_mem >= 0)
+		d.gpu_free_mem = d.config.gpu_free_mem;
 	if (d.sample_interval_ms > 0 && d.sample_interval_ms < 100)
 		d.sample_interval_ms = 100;
 
@@ -294,7 +350,7 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms)
 	umask(077); /* the database and logs are private; jobs get their caller's umask back */
 	if (daemon_setup(&d, &err) < 0) {
 		daemon_report_ready(ready_fd, &err);
-		fprintf(stderr, "trainctl: %s\n", err.msg);
+		daemon_log_failure(&err);
 		daemon_release(&d);
 		return 1;
 	}
@@ -302,8 +358,10 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms)
 		daemon_log("cannot change directory to /: %s", strerror(errno));
 	daemon_log("daemon started for %s", d.paths.home);
 	daemon_report_ready(ready_fd, NULL);
+	notify_start(&d);
 	loop_run(d.loop);
 	daemon_log("daemon exiting");
+	notify_release(&d);
 	daemon_release(&d);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/config.h"
 #include "lib/err.h"
 #include "lib/job.h"
 #include "lib/loop.h"
@@ -26,6 +27,9 @@ struct waiter;
 struct watched;
 struct sampling;
 struct daemon_gpus;
+struct onexit;
+struct notify;
+struct metrics;
 
 struct daemon {
 	struct loop *loop;
@@ -45,7 +49,11 @@ struct daemon {
 	int sched_waiting_gpus; /* a queued job waits for GPUs: look again now and then */
 	int64_t sched_gpu_checked_ms;
 	int64_t gpu_free_mem;   /* a GPU is free while other processes use less than this */
+	struct onexit *onexits; /* on-exit commands still running */
+	struct notify *notify;  /* systemd's notification socket, when it gave one */
+	struct metrics *metrics; /* the Prometheus endpoint, when asked for */
 	int64_t sample_interval_ms;
+	struct config config; /* the configuration file, read at start-up */
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
 	char cgroup_why[1024];
 };
@@ -68,8 +76,12 @@ struct client {
 /* Send a reply and let the client send its next request. */
 void client_reply(struct client *c, json_t *reply);
 
-/* Messages to the daemon's log (stderr), with a timestamp. */
+/*
+ * Messages to the daemon's log (stderr), with a timestamp; under systemd's
+ * journal with a <N> priority prefix instead. daemon_warn for what went wrong.
+ */
 void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void daemon_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Run the daemon in this process until stopped; report start-up on ready_fd
@@ -79,5 +91,11 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms);
 
 /* requests.c: carry out one request from a client. */
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req);
+/*
+ * The reply a client would get to a request that answers at once (ls,
+ * machine...), for the daemon's own use; NULL for an unknown request or an
+ * error. Only for requests that never use the client.
+ */
+json_t *request_call(struct daemon *d, const json_t *req);
 
 #endif

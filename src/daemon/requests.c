@@ -18,10 +18,12 @@
 #include "daemon/supervise.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
+#include "lib/version.h"
 #include "lib/xmalloc.h"
 
 #define NAME_MAX_LEN 64
-#define VERSION "0.1.0"
+#define DEFAULT_STOP_TIMEOUT_MS 30000
+#define DEFAULT_LOG_MAX (100LL * 1024 * 1024)
 
 typedef json_t *(*request_fn)(struct daemon *d, struct client *c, const json_t *req,
 			      struct err *err);
@@ -79,7 +81,7 @@ static json_t *request_hello(struct daemon *d, struct client *c, const json_t *r
 	(void)err;
 	format_rfc3339(d->started_at, when, sizeof(when));
 	json_object_set_new(reply, "pid", json_integer(getpid()));
-	json_object_set_new(reply, "version", json_string(VERSION));
+	json_object_set_new(reply, "version", json_string(TRAINCTL_VERSION));
 	json_object_set_new(reply, "home", json_string(d->paths.home));
 	json_object_set_new(reply, "started_at", json_string(when));
 	json_object_set_new(reply, "uptime_ms", json_integer(time_now_ms() - d->started_at));
@@ -181,6 +183,19 @@ static json_t *queued_reply(struct daemon *d, int64_t id)
 	return reply;
 }
 
+/* The grace period and log size of a job that does not set them: ours. */
+static void spec_add_defaults(struct daemon *d, json_t *spec)
+{
+	if (!json_is_integer(json_object_get(spec, "stop_timeout_ms")))
+		json_object_set_new(spec, "stop_timeout_ms",
+				    json_integer(d->config.stop_timeout_ms >= 0 ? d->config.stop_timeout_ms
+										: DEFAULT_STOP_TIMEOUT_MS));
+	if (!json_is_integer(json_object_get(spec, "log_max")))
+		json_object_set_new(spec, "log_max",
+				    json_integer(d->config.log_max >= 0 ? d->config.log_max
+									: DEFAULT_LOG_MAX));
+}
+
 static json_t *request_run(struct daemon *d, struct client *c, const json_t *req,
 			   struct err *err)
 {
@@ -194,6 +209,7 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 		err_usage(err, "malformed request: run needs a \"spec\" object");
 		return NULL;
 	}
+	spec_add_defaults(d, spec);
 	if (validate_spec(d, spec, err) < 0 || resolve_after(d, spec, err) < 0)
 		return NULL;
 	if (spec_waits(spec) && (state = sched_check_spec(d, spec, err)) < 0)
@@ -359,6 +375,16 @@ static json_t *request_machine(struct daemon *d, struct client *c, const json_t 
 	return reply;
 }
 
+static void add_spec(struct daemon *d, json_t *job, int64_t id)
+{
+	json_t *spec = store_job_spec(d->store, id);
+
+	if (!spec)
+		return;
+	json_object_set_new(spec, "env", store_job_env(d->store, id));
+	json_object_set_new(job, "spec", spec);
+}
+
 static json_t *request_show(struct daemon *d, struct client *c, const json_t *req,
 			    struct err *err)
 {
@@ -378,6 +404,8 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 	log = paths_job_log(&d->paths, ids[0]);
 	json_object_set_new(job, "log", json_string(log));
 	free(log);
+	if (json_is_true(json_object_get(req, "spec"))) /* for export: the spec, with its environment */
+		add_spec(d, job, ids[0]);
 	free(ids);
 	reply = proto_reply_ok();
 	json_object_set_new(reply, "job", job);
@@ -788,23 +816,39 @@ static const struct request_entry {
 	{ "queue", request_queue },
 };
 
+static const struct request_entry *request_find(const char *op)
+{
+	for (size_t i = 0; op && i < ARRAY_SIZE(request_table); i++) {
+		if (strcmp(op, request_table[i].op) == 0)
+			return &request_table[i];
+	}
+	return NULL;
+}
+
+json_t *request_call(struct daemon *d, const json_t *req)
+{
+	const struct request_entry *entry = request_find(req_string(req, "op"));
+	struct err err = { 0 };
+
+	return entry ? entry->fn(d, NULL, req, &err) : NULL;
+}
+
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)
 {
 	const char *op = req_string(req, "op");
+	const struct request_entry *entry = request_find(op);
 	struct err err = { 0 };
 	json_t *reply = NULL;
 
-	for (size_t i = 0; op && i < ARRAY_SIZE(request_table); i++) {
-		if (strcmp(op, request_table[i].op) == 0) {
-			store_begin(d->store);
-			reply = request_table[i].fn(d, c, req, &err);
-			store_commit(d->store);
-			if (reply)
-				client_reply(c, reply);
-			else if (!c->pending)
-				client_reply(c, proto_reply_error(&err));
-			return;
-		}
+	if (entry) {
+		store_begin(d->store);
+		reply = entry->fn(d, c, req, &err);
+		store_commit(d->store);
+		if (reply)
+			client_reply(c, reply);
+		else if (!c->pending)
+			client_reply(c, proto_reply_error(&err));
+		return;
 	}
 	err_usage(&err, "unknown request '%s'", op ? op : "(none)");
 	client_reply(c, proto_reply_error(&err));

@@ -80,18 +80,6 @@ static int policy_wants_restart(const json_t *spec, enum job_state state, const 
 	return state == JOB_FAILED || state == JOB_LOST;
 }
 
-static void end_job(struct daemon *d, int64_t id, enum job_state state, const char *reason,
-		    const struct job_exit *ex)
-{
-	store_job_set_ended(d->store, id, state, reason, ex);
-	if (ex)
-		store_event_add(d->store, id, job_state_name(state),
-				"%s; cpu %.1fs user %.1fs sys, peak rss %lldK", reason,
-				ex->utime_ms / 1000.0, ex->stime_ms / 1000.0, (long long)ex->maxrss_kb);
-	else
-		store_event_add(d->store, id, job_state_name(state), "%s", reason);
-}
-
 /* Put the job in 'restarting' with the next attempt due after `delay` ms. */
 static void schedule(struct daemon *d, int64_t id, struct job_restart *r, int64_t delay,
 		     const char *why)
@@ -135,9 +123,9 @@ void restart_on_end(struct daemon *d, int64_t id, enum job_state state, const ch
 	} else if (policy_wants_restart(spec, state, ex, &r)) {
 		snprintf(gave_up, sizeof(gave_up), "%s; gave up after %d restart%s", reason, max,
 			 max == 1 ? "" : "s");
-		end_job(d, id, state, gave_up, ex);
+		supervise_end(d, id, state, gave_up, ex);
 	} else {
-		end_job(d, id, state, reason, ex);
+		supervise_end(d, id, state, reason, ex);
 	}
 	store_job_restart_set(d->store, id, &r);
 	free(checkpoint);
@@ -223,7 +211,7 @@ static void restart_start(struct daemon *d, int64_t id, struct job_restart *r)
 	store_event_add(d->store, id, "restart", "attempt %d%s%s", r->attempt,
 			checkpoint ? " from " : "", checkpoint ? checkpoint : "");
 	if (supervise_start(d, id, spec, NULL, &err) < 0)
-		end_job(d, id, JOB_FAILED, err.msg, NULL);
+		supervise_end(d, id, JOB_FAILED, err.msg, NULL);
 	free(checkpoint);
 	json_decref(spec);
 }

@@ -195,7 +195,8 @@ static void sampling_tick(void *data, int fd, uint32_t events)
 	if (s->machine_ok && s->machine_latest.cpu_percent >= 0)
 		store_machine_sample_add(d->store, &s->machine_latest);
 	if (now - s->compacted_ms > COMPACT_EVERY_MS) {
-		store_samples_compact(d->store, now - FULL_RESOLUTION_MS);
+		store_samples_compact(d->store, now - (d->config.retention_ms >= 0
+							? d->config.retention_ms : FULL_RESOLUTION_MS));
 		s->compacted_ms = now;
 	}
 	store_commit(d->store);

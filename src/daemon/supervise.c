@@ -30,6 +30,7 @@
 #include "lib/xmalloc.h"
 #include "daemon/gpus.h"
 #include "daemon/reasons.h"
+#include "daemon/onexit.h"
 #include "daemon/restart.h"
 #include "daemon/sched.h"
 #include "daemon/watchdog.h"
@@ -140,6 +141,19 @@ void supervise_transition(struct daemon *d, int64_t id, enum job_state state, co
 {
 	store_job_set_state(d->store, id, state, reason);
 	store_event_add(d->store, id, job_state_name(state), "%s", reason ? reason : "");
+}
+
+void supervise_end(struct daemon *d, int64_t id, enum job_state state, const char *reason,
+		   const struct job_exit *ex)
+{
+	store_job_set_ended(d->store, id, state, reason, ex);
+	if (ex)
+		store_event_add(d->store, id, job_state_name(state),
+				"%s; cpu %.1fs user %.1fs sys, peak rss %lldK", reason,
+				ex->utime_ms / 1000.0, ex->stime_ms / 1000.0, (long long)ex->maxrss_kb);
+	else
+		store_event_add(d->store, id, job_state_name(state), "%s", reason);
+	onexit_job_ended(d, id);
 }
 
 json_t *supervise_result(struct daemon *d, int64_t id)
@@ -286,8 +300,9 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 {
 	int64_t id = json_integer_value(json_object_get(job, "id"));
 	const char *state = json_string_value(json_object_get(job, "state"));
-	char *path;
+	char *path, when[40];
 	json_t *status, *progress;
+	int64_t output;
 
 	if (!state || job_state_is_final((enum job_state)job_state_parse(state)))
 		return;
@@ -299,6 +314,11 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 		json_object_set(job, "progress", progress);
 	if (json_is_object(json_object_get(status, "limits")))
 		json_object_set(job, "limits", json_object_get(status, "limits"));
+	output = json_integer_value(json_object_get(status, "last_output_ms"));
+	if (output > 0) {
+		format_rfc3339(output, when, sizeof(when));
+		json_object_set_new(job, "last_output_at", json_string(when));
+	}
 	json_decref(status);
 }
 
@@ -366,8 +386,7 @@ static void supervise_start_failed(struct daemon *d, struct active *a, const cha
 	char *log;
 
 	if (a->restart) {
-		store_job_set_ended(d->store, a->id, JOB_FAILED, msg, NULL);
-		store_event_add(d->store, a->id, "failed", "%s", msg);
+		supervise_end(d, a->id, JOB_FAILED, msg, NULL);
 		return;
 	}
 	log = paths_job_log(&d->paths, a->id);
@@ -589,9 +608,11 @@ void supervise_release(struct daemon *d)
 
 void supervise_reap(struct daemon *d)
 {
-	(void)d;
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		onexit_reaped(d, pid, status);
 }
 
 /* Adopt a live shim found at start-up; 0 if it is not (or no longer) alive. */
@@ -705,8 +726,7 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 
 void supervise_end_unstarted(struct daemon *d, int64_t id, enum job_state state, const char *reason)
 {
-	store_job_set_ended(d->store, id, state, reason, NULL);
-	store_event_add(d->store, id, job_state_name(state), "%s", reason);
+	supervise_end(d, id, state, reason, NULL);
 	d->sched_dirty = 1;
 	waiters_check(d);
 }
@@ -719,7 +739,6 @@ void supervise_cancel_restart(struct daemon *d, int64_t id, const char *cause)
 	r.restart_at = 0;
 	snprintf(r.stop_cause, sizeof(r.stop_cause), "%s", cause ? cause : "");
 	store_job_restart_set(d->store, id, &r);
-	store_job_set_ended(d->store, id, JOB_STOPPED, "stopped while waiting to restart", NULL);
-	store_event_add(d->store, id, "stopped", "stopped while waiting to restart");
+	supervise_end(d, id, JOB_STOPPED, "stopped while waiting to restart", NULL);
 	waiters_check(d);
 }

@@ -26,6 +26,13 @@ void supervise_reap(struct daemon *d);
 void supervise_transition(struct daemon *d, int64_t id, enum job_state state, const char *reason);
 
 /*
+ * A job reached a final state: record it (with the attempt's CPU and memory
+ * when ex is given) and start its on-exit commands.
+ */
+void supervise_end(struct daemon *d, int64_t id, enum job_state state, const char *reason,
+		   const struct job_exit *ex);
+
+/*
  * Stop a live job gracefully: sig 0 and timeout_ms < 0 mean the job's own
  * --stop-signal and --stop-timeout. cause is NULL for the user's stop, else
  * why trainctl stops it ("time-limit", "hung", "restart"), which decides the
@@ -56,8 +63,8 @@ void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, cons
 void supervise_forget_client(struct daemon *d, struct client *c);
 
 /*
- * Fill a live job's "progress" from what its shim last wrote
- * (jobs/<id>.progress); finished jobs keep what was stored when they ended.
+ * Fill a live job's "progress" and "last_output_at" from what its shim last
+ * wrote (jobs/<id>.status); finished jobs keep what was stored when they ended.
  */
 void supervise_add_progress(struct daemon *d, json_t *job);
 

@@ -19,6 +19,9 @@ setup_home() {
 		return 1
 	}
 	export TRAINCTL_HOME="$BATS_TEST_TMPDIR/home"
+	# No configuration file of the user's may change what a test sees.
+	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/config"
+	unset TRAINCTL_CONFIG
 	CK="$BATS_TEST_TMPDIR/ck"
 	mkdir -p "$BATS_TEST_TMPDIR/work"
 	cd "$BATS_TEST_TMPDIR/work"
