@@ -36,7 +36,7 @@ complete_words() {
 		grep -qx "$c" <<<"$output"
 	done
 	run complete_words st
-	[ "$output" = $'stats\nstop' ]
+	[ "$output" = $'start\nstats\nstop' ]
 }
 
 @test "options of the command, and signal names after a signal option" {
