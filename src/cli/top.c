@@ -424,6 +424,21 @@ static void top_action_start(struct top *t, const char *op, int64_t id)
 	top_message(t, 0, "%s %s ...", op, a.label);
 }
 
+/* What an action without results did, for the message. */
+static const char *action_done(const char *op)
+{
+	static const char *const done[][2] = {
+		{ "pause", "paused" }, { "resume", "resumed" }, { "kill", "SIGKILL sent to its tree" },
+		{ "restart", "restarting" }, { "stop", "stopped" },
+	};
+
+	for (size_t i = 0; i < sizeof(done) / sizeof(*done); i++) {
+		if (!strcmp(op, done[i][0]))
+			return done[i][1];
+	}
+	return "done";
+}
+
 /* What an answered action did: "3 (sim): stopped (exit 0 after SIGTERM)". */
 static void action_report(struct top *t, const struct top_action *a, json_t *reply)
 {
@@ -439,7 +454,7 @@ static void action_report(struct top *t, const struct top_action *a, json_t *rep
 		format_job_state(json_array_get(results, 0), &state);
 		top_message(t, 0, "%s: %s", a->label, state.buf);
 	} else {
-		top_message(t, 0, "%s %s: done", a->op, a->label);
+		top_message(t, 0, "%s: %s", a->label, action_done(a->op));
 	}
 	strbuf_release(&state);
 }
@@ -687,13 +702,17 @@ static void text_on_pipe(struct top_text *x)
 
 /* ---- attach ----------------------------------------------------------------------------------- */
 
-/* Make curses take the terminal's current size. */
+/*
+ * Make curses take the terminal's current size. The terminal has reflowed
+ * what it showed, so the next frame is drawn whole, once.
+ */
 static void top_resize(void)
 {
 	struct winsize ws;
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
 		resize_term(ws.ws_row, ws.ws_col);
+	clearok(curscr, TRUE);
 }
 
 /* Leave the screen, be the job's terminal until detach, then come back. */
@@ -715,7 +734,6 @@ static void top_attach(struct top *t, const json_t *job)
 	end = attach_job(ctx, job, 0, key, &status);
 	reset_prog_mode();
 	top_resize();
-	clearok(curscr, TRUE);
 	if (end < 0)
 		top_message(t, 1, "%s", ctx->err.msg);
 	else if (end == ATTACH_JOB_ENDED)

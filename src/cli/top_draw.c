@@ -19,6 +19,7 @@
 #include <wctype.h>
 
 #include "cli/format.h"
+#include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/sparkline.h"
 #include "lib/xmalloc.h"
@@ -282,8 +283,8 @@ static int draw_header(const struct top *t)
 	json_t *gpu;
 
 	if (!t->machine) {
-		put(0, 0, COLS, t->machine_error[0] ? t->machine_error : "machine: waiting for the daemon",
-		    A_NORMAL);
+		putf(0, 0, COLS, A_NORMAL, "machine: %s",
+		     t->machine_error[0] ? t->machine_error : "waiting for the daemon");
 		return 1;
 	}
 	h = draw_cpus(t, left);
@@ -422,10 +423,13 @@ static attr_t state_hue(const struct top *t, const char *state)
 }
 
 /* "[||||     ] 45% 1m10s": a bar where there is room, then the ratio and the ETA. */
-static void draw_progress(const struct top *t, int y, int x, int w, const json_t *progress,
+static void draw_progress(const struct top *t, int y, int x, int w, const json_t *job,
 			  attr_t base)
 {
-	double ratio = number(progress, "ratio"), eta = number(progress, "eta_seconds");
+	json_t *progress = json_object_get(job, "progress");
+	const char *state = json_string_value(json_object_get(job, "state"));
+	int final = job_state_is_final((enum job_state)job_state_parse(state ? state : ""));
+	double ratio = number(progress, "ratio"), eta = final ? -1 : number(progress, "eta_seconds");
 	char text[48] = "-", when[24];
 	int bar, filled;
 
@@ -470,8 +474,7 @@ static void draw_row(struct top *t, int y, const json_t *job, int selected, int 
 	format_job_state(job, &state);
 	put(y, t->col_x[COL_STATE], t->col_w[COL_STATE], state.buf,
 	    base | state_hue(t, state_name ? state_name : ""));
-	draw_progress(t, y, t->col_x[COL_PROGRESS], t->col_w[COL_PROGRESS],
-		      json_object_get(job, "progress"), base);
+	draw_progress(t, y, t->col_x[COL_PROGRESS], t->col_w[COL_PROGRESS], job, base);
 	snprintf(cell, sizeof(cell), cpu < 0 ? "-" : "%.0f", cpu);
 	put_right(y, t->col_x[COL_CPU], t->col_w[COL_CPU], cell, base);
 	if (rss >= 0)
@@ -544,7 +547,7 @@ static void draw_spark(const struct top *t, int y, const char *label, size_t col
 	struct chart_point *points = xreallocarray(NULL, alloc, sizeof(*points));
 	int64_t now = time_now_ms();
 	int width = COLS - 5 - 22;
-	double *cells, hi = percent ? 100 : 0, last = -1;
+	double *cells, hi = percent ? 100 : 0, peak_v = -1, last = -1;
 	struct strbuf line = STRBUF_INIT;
 	char value[24] = "-", peak[24] = "-";
 
@@ -554,18 +557,20 @@ static void draw_spark(const struct top *t, int y, const char *label, size_t col
 	}
 	n = t->samples_id == t->sel_id ? sample_points(t, col, points, alloc) : 0;
 	for (size_t i = 0; i < n; i++) {
-		if (points[i].v > hi)
-			hi = points[i].v;
-		if (points[i].v >= 0 && points[i].t_ms >= now - SPARK_WINDOW_MS)
+		if (points[i].v > peak_v)
+			peak_v = points[i].v;
+		if (points[i].v >= 0)
 			last = points[i].v;
 	}
+	if (peak_v > hi)
+		hi = peak_v;
 	cells = xreallocarray(NULL, (size_t)width, sizeof(*cells));
 	sparkline_bucket(points, n, now - SPARK_WINDOW_MS, now + 1, cells, width);
 	sparkline_render(cells, width, hi, t->utf8, &line);
 	if (last >= 0 && percent)
-		snprintf(value, sizeof(value), "%.0f%%", last), snprintf(peak, sizeof(peak), "%.0f%%", hi);
+		snprintf(value, sizeof(value), "%.0f%%", last), snprintf(peak, sizeof(peak), "%.0f%%", peak_v);
 	else if (last >= 0)
-		format_size((int64_t)last, value, sizeof(value)), format_size((int64_t)hi, peak, sizeof(peak));
+		format_size((int64_t)last, value, sizeof(value)), format_size((int64_t)peak_v, peak, sizeof(peak));
 	put(y, 0, 5, label, hue(t, PAIR_CYAN) | A_BOLD);
 	put(y, 5, width, line.buf, hue(t, percent ? PAIR_GREEN : PAIR_MAGENTA));
 	putf(y, 6 + width, COLS - 6 - width, A_NORMAL, "%6s  max %s", value, peak);
