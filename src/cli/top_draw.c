@@ -255,6 +255,8 @@ static void draw_gpu(const struct top *t, int y, const json_t *gpu)
 
 	x = putf(y, 0, 6, hue(t, PAIR_CYAN) | A_BOLD, "GPU%lld",
 		 (long long)json_integer_value(json_object_get(gpu, "index")));
+	if (name && COLS < 120 && !strncmp(name, "NVIDIA ", 7))
+		name += 7; /* room for the model on narrow screens */
 	x += 1 + put(y, x + 1, name_w, name ? name : "?", A_NORMAL);
 	x = x < 6 + name_w + 1 ? 6 + name_w + 1 : x;
 	if (temp >= 0)

@@ -283,3 +283,45 @@ screen_coloured() {
 	wait_for 10 row_has "$ID" running
 	! screen_coloured
 }
+
+# Does the daemon's machine reply list GPUs (from the fake NVML)?
+daemon_reports_gpus() {
+	python3 - "$TRAINCTL_HOME/run/daemon.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"v":1,"op":"machine"}\n')
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+sys.exit(0 if json.loads(buf).get("gpus") else 1)
+PY
+}
+
+@test "with GPUs (fake NVML), one line per GPU shows the fake's numbers, live" {
+	cat >"$BATS_TEST_TMPDIR/gpus" <<-'EOF'
+		gpu 0 name="NVIDIA A100-SXM4-40GB" mem_total=40G mem_used=1G util=35 temp=54 power=210 power_limit=400
+		gpu 1 name="NVIDIA A100-SXM4-40GB" mem_total=40G mem_used=12G util=87 temp=61 power=305 power_limit=400
+	EOF
+	use_fake_gpus "$BATS_TEST_TMPDIR/gpus"
+	sim_job gpujob
+	wait_for 10 daemon_reports_gpus || skip "this daemon does not report GPUs in its machine reply"
+	top_term
+	wait_for 10 screen_has 'GPU1'
+	screen | grep 'GPU0' | grep -F 'A100-SXM4-40GB' | grep -F '35%]' | grep -F '1.0G/40G' |
+		grep -F '54°C' | grep -qF '210W/400W'
+	screen | grep 'GPU1' | grep -F '87%]' | grep -F '12G/40G' | grep -qF '305W/400W'
+	sed -i 's/util=87/util=99/' "$BATS_TEST_TMPDIR/gpus"
+	wait_for 15 eval "screen | grep GPU1 | grep -qF '99%]'"
+}
+
+@test "without GPUs there are no GPU lines and no GPU column" {
+	sim_job cpuonly
+	top_term
+	wait_for 10 screen_has 'Load average:'
+	screen_lacks 'GPU0'
+	! screen | grep -E '^ +ID' | grep -qw GPU
+}
