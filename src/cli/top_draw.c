@@ -439,10 +439,10 @@ static void draw_progress(const struct top *t, int y, int x, int w, const json_t
 		snprintf(text, sizeof(text), "%3.0f%%", ratio * 100);
 	else if (json_is_object(progress))
 		snprintf(text, sizeof(text), "%.0f", number(progress, "current"));
-	if (eta >= 0) {
+	if (eta >= 0)
 		format_duration((int64_t)(eta * 1000), when, sizeof(when));
-		snprintf(text + strlen(text), sizeof(text) - strlen(text), " %s", when);
-	}
+	if (eta >= 0 || ratio >= 0) /* the same width on every row, so the bars line up */
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), " %6s", eta >= 0 ? when : "");
 	bar = w - (int)strlen(text) - 3;
 	if (ratio < 0 || bar < 4) {
 		put(y, x, w, text, base);
