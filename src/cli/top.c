@@ -1157,6 +1157,7 @@ static int top_main(struct cmd_ctx *ctx)
 
 const struct cmd_entry cmd_top = {
 	.name = "top",
+	.synopsis = "",
 	.brief = "live full-screen view of jobs, GPUs and the machine",
 	.summary = "A live view of the machine (CPUs, memory, swap, load, GPUs) and the jobs\n"
 		   "(state, progress, CPU, memory, GPU, elapsed time, restarts), with the\n"

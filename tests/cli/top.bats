@@ -262,6 +262,9 @@ sane_layout() {
 	run -2 tc top --delay 5x
 	run -1 tc top </dev/null
 	[[ $output == *"top needs a terminal"* ]]
+	run -2 tc top extra
+	run -0 tc top --help
+	[[ $output == *"--delay DUR"* ]]
 }
 
 # Does the screen use a foreground colour (SGR 30-37)? 39 is the default colour.
