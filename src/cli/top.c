@@ -378,8 +378,7 @@ static void top_on_socket(struct top *t)
 			return;
 		}
 		top_on_reply(t, kind, reply);
-		if (t->nexpect == 0)
-			top_rows_build(t);
+		top_rows_build(t); /* the rows point into the jobs array just replaced */
 	}
 }
 
@@ -668,6 +667,7 @@ static void top_open_diagnose(struct top *t, const json_t *job)
 	x->pipe_fd = pipefd[0];
 	fcntl(x->pipe_fd, F_SETFL, O_NONBLOCK);
 	strbuf_addf(&x->body, "running trainctl diagnose %s ...\n", id);
+	x->waiting = 1;
 	text_index(x);
 	t->back = t->view == VIEW_TEXT ? VIEW_MAIN : t->view;
 	t->view = VIEW_TEXT;
@@ -682,8 +682,9 @@ static void text_on_pipe(struct top_text *x)
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (x->lines && x->nlines == 1 && !strncmp(x->body.buf, "running trainctl diagnose", 25))
-		strbuf_reset(&x->body); /* the placeholder goes when output comes */
+	if (x->waiting)
+		strbuf_reset(&x->body);
+	x->waiting = 0;
 	if (n > 0) {
 		strbuf_add(&x->body, buf, (size_t)n);
 		text_index(x);
@@ -1020,13 +1021,17 @@ static void top_loop(struct top *t)
 {
 	struct pollfd *fds = NULL;
 
+	int dirty = 1;
+
 	while (!t->quit) {
 		int64_t wait;
 		int ch;
 
-		if (time_now_ms() >= t->next_tick_ms)
+		if (time_now_ms() >= t->next_tick_ms) {
 			top_tick(t);
-		if (t->nexpect == 0) {
+			dirty = 1;
+		}
+		if (dirty) { /* not between the replies of one refresh */
 			top_tail_update(t);
 			top_draw(t);
 		}
@@ -1051,6 +1056,8 @@ static void top_loop(struct top *t)
 		if (t->text.pipe_fd >= 0 && (fds[FD_DIAGNOSE].revents & (POLLIN | POLLHUP | POLLERR)))
 			text_on_pipe(&t->text);
 		top_actions_poll(t, fds + FD_ACTIONS);
+		/* redraw, unless all that came is part of a refresh's replies */
+		dirty = t->nexpect == 0 || fds[FD_DAEMON].revents == 0;
 	}
 	free(fds);
 }

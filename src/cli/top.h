@@ -62,6 +62,7 @@ struct top_text {
 	int64_t log_mtime_ns;
 	pid_t child;          /* a diagnose view: the running command, or 0 */
 	int pipe_fd;
+	int waiting;          /* it has printed nothing yet: the body is a placeholder */
 };
 
 /* A request on a connection of its own (stop, kill, pause, resume, restart). */
@@ -142,6 +143,5 @@ int top_table_height(const struct top *t);
 json_t *top_selected(const struct top *t);
 int64_t top_job_id(const json_t *job);
 int64_t top_job_elapsed_ms(const json_t *job);
-const char *top_column_name(enum top_column col);
 
 #endif

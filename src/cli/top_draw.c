@@ -58,7 +58,7 @@ static attr_t hue(const struct top *t, int pair)
 	}
 }
 
-const char *top_column_name(enum top_column col)
+static const char *column_name(enum top_column col)
 {
 	static const char *const names[COL_COUNT] = { "ID",   "NAME", "STATE",   "PROGRESS", "CPU%",
 						      "MEM", "GPU",  "ELAPSED", "RST" };
@@ -314,6 +314,11 @@ static void draw_status(const struct top *t, int y)
 		     t->utf8 ? "…" : "...", (long long)(now - t->lost_ms) / 1000);
 		return;
 	}
+	if (t->nexpect > 0 && now - t->sent_ms > 5000) {
+		putf(y, 0, COLS, hue(t, PAIR_RED) | A_BOLD, "the daemon has not answered for %llds",
+		     (long long)(now - t->sent_ms) / 1000);
+		return;
+	}
 	if (t->message[0] && now - t->message_ms < TOP_MESSAGE_MS) {
 		put(y, 0, COLS, t->message, t->message_error ? hue(t, PAIR_RED) | A_BOLD : A_BOLD);
 		return;
@@ -338,7 +343,7 @@ static void draw_status(const struct top *t, int y)
 	strbuf_addf(&line, " %d finished%s", finished, t->hide_finished ? " (hidden)" : "");
 	x = put(y, 0, COLS, line.buf, A_BOLD);
 	strbuf_reset(&line);
-	strbuf_addf(&line, "   sort: %s %s", top_column_name(t->sort),
+	strbuf_addf(&line, "   sort: %s %s", column_name(t->sort),
 		    t->reverse ? (t->utf8 ? "▼" : "v") : (t->utf8 ? "▲" : "^"));
 	if (t->filter[0])
 		strbuf_addf(&line, "   filter: %s", t->filter);
@@ -390,22 +395,16 @@ static void draw_table_header(const struct top *t, int y, int command)
 
 	fill(y, 0, head);
 	for (int c = 0; c < COL_COUNT; c++) {
-		char title[24];
-		attr_t attr = (enum top_column)c == t->sort ? hue(t, PAIR_KEY) | A_BOLD : head;
+		int sorted = (enum top_column)c == t->sort;
+		const char *name = column_name((enum top_column)c);
+		const char *arrow = !sorted ? "" : t->reverse ? (t->utf8 ? "▼" : "v") : (t->utf8 ? "▲" : "^");
+		int w = t->col_w[c], len = (int)strlen(name) + sorted, x = t->col_x[c];
 
-		if (!t->col_w[c])
+		if (!w)
 			continue;
-		snprintf(title, sizeof(title), "%s%s", top_column_name((enum top_column)c),
-			 (enum top_column)c != t->sort ? "" : t->reverse ? (t->utf8 ? "▼" : "v")
-								   : (t->utf8 ? "▲" : "^"));
-		if (numeric_column(c))
-			fill(y, t->col_x[c], attr), fill(y, t->col_x[c] + t->col_w[c], head);
-		if (numeric_column(c))
-			put(y, t->col_x[c] + t->col_w[c] - (int)strlen(top_column_name((enum top_column)c)) -
-				   ((enum top_column)c == t->sort),
-			    t->col_w[c], title, attr);
-		else
-			put(y, t->col_x[c], t->col_w[c], title, attr);
+		if (numeric_column(c) && len < w)
+			x += w - len;
+		putf(y, x, w, sorted ? hue(t, PAIR_KEY) | A_BOLD : head, "%s%s", name, arrow);
 	}
 	if (command)
 		put(y, COLS - command, command, "COMMAND", head);
@@ -482,14 +481,12 @@ static void draw_row(struct top *t, int y, const json_t *job, int selected, int 
 	if (rss >= 0)
 		format_size((int64_t)rss, cell, sizeof(cell));
 	put_right(y, t->col_x[COL_MEM], t->col_w[COL_MEM], rss >= 0 ? cell : "-", base);
-	if (t->col_w[COL_GPU]) {
-		format_size((int64_t)gpu_mem, size, sizeof(size));
-		snprintf(cell, sizeof(cell), "%s %s", gpu_mem >= 0 ? size : "-", "");
-		if (gpu_util >= 0)
-			snprintf(cell + strlen(cell) - 1, sizeof(cell) - strlen(cell) + 1, " %.0f%%",
-				 gpu_util);
-		put_right(y, t->col_x[COL_GPU], t->col_w[COL_GPU],
-			  gpu_mem < 0 && gpu_util < 0 ? "-" : cell, base);
+	if (t->col_w[COL_GPU]) { /* "3.0G 45%" */
+		snprintf(size, sizeof(size), "-");
+		if (gpu_mem >= 0)
+			format_size((int64_t)gpu_mem, size, sizeof(size));
+		snprintf(cell, sizeof(cell), gpu_util >= 0 ? "%s %.0f%%" : "%s", size, gpu_util);
+		put_right(y, t->col_x[COL_GPU], t->col_w[COL_GPU], cell, base);
 	}
 	if (elapsed >= 0)
 		format_duration(elapsed, cell, sizeof(cell));
@@ -591,12 +588,11 @@ static int draw_field(int y, int end, const char *label, const char *value)
 	return y + 1;
 }
 
-static int draw_fields(const struct top *t, const json_t *job, int y, int end)
+static int draw_fields(const json_t *job, int y, int end)
 {
 	struct strbuf buf = STRBUF_INIT;
 	char when[64];
 
-	(void)t;
 	format_command(json_object_get(job, "command"), &buf);
 	y = draw_field(y, end, "Command:", buf.buf);
 	y = draw_field(y, end, "Directory:", json_string_value(json_object_get(job, "cwd")));
@@ -642,7 +638,7 @@ static void draw_detail(struct top *t, int y, int h, int full)
 	strbuf_release(&state);
 	y++;
 	if (full)
-		y = draw_fields(t, job, y, end);
+		y = draw_fields(job, y, end);
 	if (y < end)
 		draw_spark(t, y++, "CPU", SAMPLE_CPU, 1);
 	if (y < end)
@@ -773,7 +769,7 @@ static void draw_text(struct top *t)
 	draw_footer(t, LINES - 1, text_keys, "Back");
 }
 
-static void draw_help(const struct top *t)
+static void draw_help(void)
 {
 	static const char *const lines[] = {
 		"Up/Down j/k  select a job         PgUp/PgDn Home/End  move by pages, to the ends",
@@ -802,7 +798,6 @@ static void draw_help(const struct top *t)
 	put(0, 1, COLS - 1, "trainctl top: keys", A_BOLD);
 	for (size_t i = 0; i < sizeof(lines) / sizeof(*lines) && y < LINES; i++)
 		put(y++, 1, COLS - 1, lines[i], A_NORMAL);
-	(void)t;
 }
 
 /* ---- the frame -------------------------------------------------------------------------------- */
@@ -851,7 +846,7 @@ void top_draw(struct top *t)
 	if (t->view == VIEW_TEXT) {
 		draw_text(t);
 	} else if (t->view == VIEW_HELP) {
-		draw_help(t);
+		draw_help();
 	} else {
 		header = draw_header(t);
 		draw_status(t, header);
