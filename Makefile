@@ -23,6 +23,11 @@ STATIC_LIBS ?= 1
 ifeq ($(STATIC_LIBS),1)
 PKG_LIBS := -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lpthread
 endif
+# ncursesw (for `top`) goes into trainctl only, static like the others.
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
+ifeq ($(STATIC_LIBS),1)
+CURSES_LIBS := -Wl,-Bstatic $(CURSES_LIBS) -Wl,-Bdynamic
+endif
 # libmicrohttpd (the metrics endpoint) is loaded with dlopen by the daemon
 # when --metrics is used: only its header is needed to build.
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
@@ -64,7 +69,7 @@ $(BUILD)/obj/%.o: %.c
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(TRAINCTL): $(call obj,$(TRAINCTL_SRC))
-	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(CURSES_LIBS) $(LDLIBS) -o $@
 
 $(TRAINSIM): $(call obj,tools/train-sim.c)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -lm -o $@

@@ -17,6 +17,8 @@
  * log, log.2 -> log.1, ...), so that a reader that falls a rotation or two
  * behind still reads every file once, in order.
  */
+#include "cli/log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -388,6 +390,65 @@ static void print_existing(struct log_printer *p, const struct log_args *args,
 	}
 	fl->fd = fds[LOG_FILES - 1];
 	fl->generation = newest;
+}
+
+/* Keep the last max_bytes of raw, cut at a line start when there is one. */
+static void tail_keep(struct strbuf *raw, size_t max_bytes)
+{
+	const char *nl;
+
+	if (raw->len <= max_bytes)
+		return;
+	nl = memchr(raw->buf + raw->len - max_bytes, '\n', max_bytes);
+	strbuf_consume(raw, nl ? (size_t)(nl + 1 - raw->buf) : raw->len - max_bytes);
+}
+
+/* Drop all but the last `lines` lines of text (each ended by '\n'). */
+static void tail_lines(struct strbuf *text, long lines)
+{
+	size_t i = text->len;
+	long seen = 0;
+
+	while (i > 0) {
+		if (text->buf[i - 1] == '\n' && i != text->len && ++seen == lines) {
+			strbuf_consume(text, i);
+			return;
+		}
+		i--;
+	}
+}
+
+void log_tail_plain(const char *path, long lines, size_t max_bytes, struct strbuf *out)
+{
+	struct strbuf raw = STRBUF_INIT, text = STRBUF_INIT;
+	int fds[LOG_FILES];
+	struct log_pos start;
+	char buf[65536];
+	ssize_t n;
+
+	for (int i = 0; i < LOG_FILES; i++) {
+		char *file = log_file(path, i);
+		fds[i] = open(file, O_RDONLY | O_CLOEXEC);
+		free(file);
+	}
+	start = tail_start(fds, lines);
+	for (int i = 0; i < LOG_FILES; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (i >= start.file && lseek(fds[i], i == start.file ? start.offset : 0, SEEK_SET) >= 0) {
+			while ((n = read(fds[i], buf, sizeof(buf))) > 0) {
+				strbuf_add(&raw, buf, (size_t)n);
+				tail_keep(&raw, 2 * max_bytes);
+			}
+		}
+		close(fds[i]);
+	}
+	tail_keep(&raw, max_bytes);
+	plain_text(raw.buf ? raw.buf : "", raw.len, &text);
+	tail_lines(&text, lines);
+	strbuf_add(out, text.buf ? text.buf : "", text.len);
+	strbuf_release(&raw);
+	strbuf_release(&text);
 }
 
 /* ---- following ------------------------------------------------------------------------------ */

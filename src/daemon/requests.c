@@ -344,7 +344,8 @@ static json_t *request_samples(struct daemon *d, struct client *c, const json_t 
 		return NULL;
 	job = store_job_json(d->store, ids[0]);
 	json_object_del(job, "spec");
-	store_samples_get(d->store, ids[0], &samples, &n);
+	/* since_ms: only the recent samples (top's sparklines), not the whole run. */
+	store_samples_get(d->store, ids[0], req_int(req, "since_ms", 0), &samples, &n);
 	reply = proto_reply_ok();
 	json_object_set_new(reply, "job", job);
 	json_object_set_new(reply, "samples", samples_to_json(samples, n));

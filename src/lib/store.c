@@ -541,14 +541,15 @@ static int64_t column_int_or(sqlite3_stmt *st, int col, int64_t unknown)
 	return sqlite3_column_type(st, col) == SQLITE_NULL ? unknown : sqlite3_column_int64(st, col);
 }
 
-int store_samples_get(struct store *store, int64_t id, struct sample **out, size_t *n)
+int store_samples_get(struct store *store, int64_t id, int64_t since_ms, struct sample **out,
+		      size_t *n)
 {
 	/* Older minutes first (their means), then the full-resolution samples. */
 	sqlite3_stmt *st = store_prepare(store,
 		"SELECT time, cpu_mean, rss_mean, threads, procs, read_bytes, write_bytes, gpu_util, "
-		"gpu_mem, pss FROM samples_minute WHERE job_id = ?1 UNION ALL "
+		"gpu_mem, pss FROM samples_minute WHERE job_id = ?1 AND time >= ?2 UNION ALL "
 		"SELECT time, cpu, rss, threads, procs, read_bytes, write_bytes, gpu_util, gpu_mem, pss "
-		"FROM samples WHERE job_id = ?1 ORDER BY 1");
+		"FROM samples WHERE job_id = ?1 AND time >= ?2 ORDER BY 1");
 	size_t alloc = 0;
 
 	*out = NULL;
@@ -556,6 +557,7 @@ int store_samples_get(struct store *store, int64_t id, struct sample **out, size
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, since_ms);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct sample *s;
 

@@ -61,8 +61,12 @@ int store_job_count_restart(struct store *store, int64_t id);
 
 /* Resource samples of a job's process tree. */
 int store_sample_add(struct store *store, int64_t id, const struct sample *s);
-/* Every sample of a job in time order, minute aggregates (their means) first (caller frees). */
-int store_samples_get(struct store *store, int64_t id, struct sample **out, size_t *n);
+/*
+ * The samples of a job taken at or after since_ms (0: all) in time order, minute
+ * aggregates (their means) first (caller frees).
+ */
+int store_samples_get(struct store *store, int64_t id, int64_t since_ms, struct sample **out,
+		      size_t *n);
 /* Retention: fold samples older than before_ms into one-minute min/mean/max rows. */
 int store_samples_compact(struct store *store, int64_t before_ms);
 /* The highest CPU (percent of a CPU), RSS and PSS seen for a job; -1 when none. */

@@ -907,7 +907,7 @@ static void test_samples_retention(void **state)
 	s.pss_bytes = -1;
 	assert_int_equal(store_sample_add(store, id, &s), 0);
 	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
-	assert_int_equal(store_samples_get(store, id, &got, &n), 0);
+	assert_int_equal(store_samples_get(store, id, 0, &got, &n), 0);
 	assert_int_equal(n, 3); /* two minutes, one recent sample */
 	assert_int_equal(got[0].time_ms, old);
 	assert_true(got[0].cpu_percent == 50);
@@ -924,8 +924,13 @@ static void test_samples_retention(void **state)
 	assert_int_equal(pss, 845);
 	/* compacting again changes nothing */
 	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
-	assert_int_equal(store_samples_get(store, id, &got, &n), 0);
+	assert_int_equal(store_samples_get(store, id, 0, &got, &n), 0);
 	assert_int_equal(n, 3);
+	free(got);
+	/* since: only the minute and the sample at or after it */
+	assert_int_equal(store_samples_get(store, id, old + 60000, &got, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].time_ms, old + 60000);
 	free(got);
 }
 
