@@ -213,10 +213,9 @@ def resume(args, run, model, optimizer, shuffle):
         optimizer.load_state_dict(ckpt["optimizer"])
         run.restore(ckpt["run"])
         rng_restore(ckpt["rng"], shuffle)
-    except (OSError, KeyError, RuntimeError, EOFError) as e:
-        sys.exit(f"train.py: cannot resume from {args.resume}: {e}")
-    where = f"epoch {run.epoch}" + (f" step {run.step}" if run.step else "")
-    print(f"resumed from {args.resume} at {where}", flush=True)
+    except Exception as e:  # whatever makes the file unusable
+        sys.exit(f"train.py: error: cannot resume from {args.resume}: {e}")
+    print(f"resumed from {args.resume} at epoch {run.epoch} step {run.step}", flush=True)
 
 
 def train(args):
