@@ -49,15 +49,15 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset  # noqa: E402
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Train a small CNN on the 8x8 digits data set.")
-    p.add_argument("--epochs", type=positive_int, default=10, help="epochs to train (default 10)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
-    p.add_argument("--lr", type=positive_float, default=1e-2, help="Adam learning rate (default 1e-2)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=non_negative_int, default=0,
+    p.add_argument("--epochs", type=positive_int, metavar="N", default=10, help="epochs to train (default 10)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N", default=64, help="batch size (default 64)")
+    p.add_argument("--lr", type=positive_float, metavar="LR", default=1e-2, help="Adam learning rate (default 1e-2)")
+    p.add_argument("--seed", type=int, metavar="N", default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=non_negative_int, metavar="N", default=0,
                    help="DataLoader worker processes (default 0: load in the main process)")
-    p.add_argument("--threads", type=positive_int, default=1,
+    p.add_argument("--threads", type=positive_int, metavar="N", default=1,
                    help="torch intra-op threads (default 1)")
-    p.add_argument("--checkpoint-dir", default="ckpt", help="where checkpoints go (default ckpt)")
+    p.add_argument("--checkpoint-dir", metavar="DIR", default="ckpt", help="where checkpoints go (default ckpt)")
     p.add_argument("--checkpoint-every", type=positive_int, default=1, metavar="N",
                    help="save a checkpoint every N epochs and after the last (default 1)")
     p.add_argument("--resume", metavar="PATH", help="continue from this checkpoint")

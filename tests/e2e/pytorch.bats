@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # End-to-end scenarios: trainctl runs the real PyTorch example
 # (examples/pytorch/train.py) with two DataLoader workers, stops it, restarts
-# it, survives a SIGKILL of its main process, and measures its process tree.
+# it, survives a SIGKILL of its main process, and measures its process tree;
+# and, by itself, the script resumes a stopped run exactly.
 # The interpreter is one that can import torch and sklearn (find-python);
 # without one every test is skipped.
 
@@ -138,4 +139,31 @@ log_from_attempt() {
 	[ "$status" -eq 1 ]
 	[ "$(job_field digits state)" = failed ]
 	[[ $(job_field digits reason) == "exit 1: train.py: error: cannot resume from broken.pt: "* ]]
+}
+
+# The "Epoch N/M loss=... acc=..." lines of FILE, without their timings.
+epoch_results() {
+	grep '^Epoch ' "$1" | sed 's/ (.*//'
+}
+
+@test "train.py stopped by SIGTERM mid-epoch and resumed prints what an uninterrupted run prints" {
+	"${TRAIN[@]}" --checkpoint-dir whole --epochs 3 >whole.out 2>&1
+	"${TRAIN[@]}" --epochs 3 --sleep-per-batch 0.05 >part1.out 2>&1 &
+	pid=$!
+	wait_for 60 grep -q '^Epoch 1/3' part1.out
+	wait_for 30 children_count_is "$pid" 2
+	workers=$(children_of "$pid")
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 0 ]
+	none_alive $workers
+	# Most likely mid-epoch 2 (ckpt/epoch_0002.pt), possibly just after epoch 1.
+	stopped=$(grep '^Received SIGTERM at epoch 2 step ' part1.out)
+	where=$(sed 's|^Received SIGTERM at \(epoch 2 step [0-9]*\)/23, .*|\1|' <<<"$stopped")
+	saved=${stopped##* saved to }
+	[[ $saved =~ ^ckpt/epoch_000[12].pt$ ]]
+	"${TRAIN[@]}" --epochs 3 --resume "$saved" >part2.out 2>&1
+	grep -qxF "resumed from $saved at $where" part2.out
+	diff <(epoch_results whole.out) <(epoch_results part1.out; epoch_results part2.out)
 }
