@@ -209,6 +209,12 @@ def checkpoint_state(args, run, model, optimizer, shuffle):
 def resume(args, run, model, optimizer, shuffle):
     try:
         ckpt = torch.load(args.resume, weights_only=False)
+        # The seed draws the train/test split and the batch size cuts the
+        # epochs into steps: with others the run would not continue the same.
+        for name in ("seed", "batch_size"):
+            if ckpt["args"][name] != getattr(args, name):
+                raise ValueError(f"it was saved with --{name.replace('_', '-')} "
+                                 f"{ckpt['args'][name]}, not {getattr(args, name)}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         run.restore(ckpt["run"])
@@ -232,8 +238,10 @@ def train(args):
     steps = (len(y_train) + args.batch_size - 1) // args.batch_size
     print(f"train.py: pid {os.getpid()}, {args.epochs} epochs of {steps} steps, "
           f"{args.workers} workers", flush=True)
+    saved = None  # the checkpoint that holds the current state, if any
     if args.resume:
         resume(args, run, model, optimizer, shuffle)
+        saved = args.resume
     os.makedirs(args.checkpoint_dir, exist_ok=True)
 
     # The loader gets a generator of its own: without one it would seed its
@@ -245,7 +253,6 @@ def train(args):
                         generator=torch.Generator().manual_seed(args.seed))
     loss_fn = nn.CrossEntropyLoss()
 
-    saved = None  # the checkpoint that holds the current state, if any
     while run.epoch <= args.epochs and STOP_SIGNAL is None:
         if run.step == 0:
             run.shuffle_state = shuffle.get_state()
@@ -284,7 +291,7 @@ def train(args):
         print("Training complete", flush=True)
         return 0
     name = signal.Signals(STOP_SIGNAL).name
-    if run.epoch == 1 and run.step == 0 and not args.resume:
+    if run.epoch == 1 and run.step == 0 and saved is None:
         print(f"Received {name} before the first step; nothing to save", flush=True)
         return 0
     if saved is None:
