@@ -1,6 +1,7 @@
 # trainctl — one GNU Makefile for everything.
 #   make            build/trainctl and build/train-sim
 #   make check      build, then run the unit tests (cmocka) and the CLI scenarios (bats)
+#   make check-e2e  end-to-end scenarios with the PyTorch example (skipped without torch)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make demo       the quick-start demo (scripts/demo)
@@ -61,7 +62,7 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
 # The tests' fake NVML (tests/fake-nvml/README.md), selected with TRAINCTL_NVML_LIB.
 FAKE_NVML := $(BUILD)/tests/fake-nvml/libnvidia-ml.so.1
 
-.PHONY: all check unit bats asan install uninstall clean deps demo
+.PHONY: all check check-e2e unit bats asan install uninstall clean deps demo
 all: $(TRAINCTL) $(TRAINSIM) $(FAKE_NVML)
 
 $(BUILD)/obj/%.o: %.c
@@ -91,6 +92,16 @@ $(BUILD)/tests/%: $(call obj,tests/helpers/%.c)
 
 check: all $(UNIT_BIN) $(HELPER_BIN)
 	@BUILD=$(BUILD) tests/run-all
+
+# The PyTorch example under trainctl, with an interpreter that can import
+# torch and sklearn (tests/e2e/find-python); without one there is nothing to run.
+check-e2e: all
+	@if PYTHON=$$(tests/e2e/find-python); then \
+		PYTHON=$$PYTHON BUILD=$(BUILD) tests/run-all tests/e2e; \
+	else \
+		echo "check-e2e: skipped: no python3 can import torch and sklearn" \
+		     "(Debian: apt-get install python3-torch python3-sklearn; or set PYTHON)"; \
+	fi
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
