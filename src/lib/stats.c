@@ -21,6 +21,7 @@
 #include "lib/xmalloc.h"
 
 #define HINT_MIN_SAMPLES 3
+#define WARMUP_PART 5 /* the first fifth of a run is its start-up, for the leak hint */
 #define MIB (1024.0 * 1024.0)
 #define GIB (1024.0 * MIB)
 #define MS_PER_HOUR 3600000.0
@@ -313,7 +314,8 @@ static void hint_memory(const struct sample *samples, size_t n, const struct ser
 	if (sum->rss_slope_per_hour <= 50 * MIB)
 		return;
 	rss = metric_values(samples, n, get_rss, &count);
-	growing = rss_grows_steadily(rss, count);
+	/* Start-up (loading libraries, forking workers, filling caches) is no leak: skip it. */
+	growing = rss_grows_steadily(rss + count / WARMUP_PART, count - count / WARMUP_PART);
 	free(rss);
 	if (!growing)
 		return;
