@@ -22,6 +22,7 @@
 
 #define HINT_MIN_SAMPLES 3
 #define WARMUP_PART 5 /* the first fifth of a run is its start-up, for the leak hint */
+#define LEAK_MIN_SAMPLES 8 /* after it: fewer samples than this cannot tell growth from start-up */
 #define MIB (1024.0 * 1024.0)
 #define GIB (1024.0 * MIB)
 #define MS_PER_HOUR 3600000.0
@@ -294,7 +295,7 @@ static int rss_grows_steadily(const double *rss, size_t count)
 	size_t third = count / 3;
 	double first, middle, last;
 
-	if (count < HINT_MIN_SAMPLES)
+	if (count < LEAK_MIN_SAMPLES)
 		return 0;
 	first = mean_of(rss, 0, third);
 	middle = mean_of(rss, third, count - third);
