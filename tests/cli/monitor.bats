@@ -194,7 +194,7 @@ write_csv() {
 
 @test "analyze: a leaking run gets the memory-growth hint" {
 	start_sim --epochs 100000 --epoch-time 0.5 --leak-mb 20
-	tc monitor --pid "$SIM_PID" -d 4s -i 0.5s -o leak.csv
+	tc monitor --pid "$SIM_PID" -d 4s -i 0.25s -o leak.csv
 	run --separate-stderr tc analyze leak.csv
 	[ "$status" -eq 0 ]
 	hint='hint: memory grew steadily by [0-9.]+ [KMGT]B/hour — leak\?'
