@@ -296,6 +296,21 @@ static int latest_update(struct checkpoint_scanner *s, const struct seen *best)
 	return 1;
 }
 
+/*
+ * Is the latest checkpoint being written again in place (a mid-epoch save
+ * replaced at the end of the epoch)? Then it stays the latest, rather than
+ * an older one standing in for it for a moment.
+ */
+static int latest_rewritten(const struct checkpoint_scanner *s, const struct seen *files,
+			    size_t n, const struct seen *best)
+{
+	for (size_t i = 0; s->latest && i < n; i++) {
+		if (!files[i].complete && strcmp(files[i].path, s->latest) == 0)
+			return !best || seen_later(&files[i], best);
+	}
+	return 0;
+}
+
 int checkpoint_scan(struct checkpoint_scanner *s)
 {
 	glob_t g;
@@ -313,6 +328,8 @@ int checkpoint_scan(struct checkpoint_scanner *s)
 	files_free(s->files, s->nr_files);
 	s->files = files;
 	s->nr_files = n;
+	if (latest_rewritten(s, files, n, files_latest(files, n)))
+		return 0;
 	return latest_update(s, files_latest(files, n));
 }
 

@@ -8,7 +8,9 @@
  * written is never taken for the latest checkpoint.
  *
  * The scanner keeps what it saw last time; call checkpoint_scan() on every
- * tick of the daemon's timer.
+ * tick of the daemon's timer. While the latest is being written again in
+ * place, it stays the latest (with its previous mtime) until complete again;
+ * a restart looks with a scanner of its own, so it never takes such a file.
  */
 #ifndef TRAINCTL_CHECKPOINT_H
 #define TRAINCTL_CHECKPOINT_H

@@ -332,14 +332,35 @@ static void test_rewrite_is_new(void **state)
 	checkpoint_scan(s);
 	assert_int_equal(checkpoint_scan(s), 1);
 	latest_is(s, path_in(f, "last.ckpt"));
-	/* rewritten in place, same size: being written, then complete again */
+	/* rewritten in place, same size: being written (still the latest), then complete again */
 	file_put(f, "last.ckpt", 4096, T0 + 600, 0);
 	assert_int_equal(checkpoint_scan(s), 0);
-	latest_is(s, NULL);
+	latest_is(s, path_in(f, "last.ckpt"));
+	assert_int_equal(checkpoint_latest_mtime_ms(s), (int64_t)T0 * 1000);
 	assert_int_equal(checkpoint_scan(s), 1);
 	latest_is(s, path_in(f, "last.ckpt"));
 	assert_int_equal(checkpoint_latest_mtime_ms(s), (int64_t)(T0 + 600) * 1000);
 	assert_int_equal(checkpoint_scan(s), 0);
+	checkpoint_scanner_free(s);
+}
+
+/* The newest, rewritten in place, stays the latest: no step back to the one before. */
+static void test_rewrite_of_newest_is_no_step_back(void **state)
+{
+	struct fixture *f = *state;
+	struct checkpoint_scanner *s = scanner_new(f->dir, "epoch_*.pt");
+
+	file_put(f, "epoch_4.pt", 100, T0, 0);
+	file_put(f, "epoch_5.pt", 100, T0 + 60, 0);
+	checkpoint_scan(s);
+	assert_int_equal(checkpoint_scan(s), 1);
+	latest_is(s, path_in(f, "epoch_5.pt"));
+	file_put(f, "epoch_5.pt", 200, T0 + 120, 0);
+	assert_int_equal(checkpoint_scan(s), 0);
+	latest_is(s, path_in(f, "epoch_5.pt"));
+	assert_int_equal(checkpoint_scan(s), 1);
+	latest_is(s, path_in(f, "epoch_5.pt"));
+	assert_int_equal(checkpoint_latest_mtime_ms(s), (int64_t)(T0 + 120) * 1000);
 	checkpoint_scanner_free(s);
 }
 
@@ -441,6 +462,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epoch_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_name_by_mtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rewrite_is_new, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite_of_newest_is_no_step_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_match, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_absolute_glob, setup, teardown),
