@@ -73,7 +73,7 @@ json_t *cmd_jobs_array(const struct cmd_ctx *ctx);
 /* Every command, for main and help. */
 extern const struct cmd_entry *const cmd_table[];
 
-extern const struct cmd_entry cmd_attach, cmd_send, cmd_restart, cmd_renice, cmd_limit, cmd_stats, cmd_plot, cmd_monitor, cmd_analyze, cmd_run, cmd_ls, cmd_show, cmd_log, cmd_stop, cmd_kill, cmd_pause,
+extern const struct cmd_entry cmd_diagnose, cmd_attach, cmd_send, cmd_restart, cmd_renice, cmd_limit, cmd_stats, cmd_plot, cmd_monitor, cmd_analyze, cmd_run, cmd_ls, cmd_show, cmd_log, cmd_stop, cmd_kill, cmd_pause,
 	cmd_resume, cmd_wait, cmd_rm, cmd_prune, cmd_daemon, cmd_shim, cmd_help, cmd_version;
 
 /* Exit status for usage errors. */

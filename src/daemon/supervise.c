@@ -267,6 +267,12 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 		json_object_set(job, "progress", progress);
 	if (json_is_object(json_object_get(status, "limits")))
 		json_object_set(job, "limits", json_object_get(status, "limits"));
+	if (json_integer_value(json_object_get(status, "last_output_ms")) > 0) {
+		char when[40];
+		format_rfc3339(json_integer_value(json_object_get(status, "last_output_ms")), when,
+			       sizeof(when));
+		json_object_set_new(job, "last_output_at", json_string(when));
+	}
 	json_decref(status);
 }
 
