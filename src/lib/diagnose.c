@@ -108,6 +108,8 @@ static void look(struct diag_watch *w, struct diag_proc *p)
 		return;
 	}
 	p->ticks++;
+	if (p->st.state == 'R')
+		p->ticks_running++;
 	if (p->st.state == 'D')
 		p->ticks_d++;
 	if (p->st.state == 'T' || p->st.state == 't')
@@ -682,13 +684,14 @@ static void rule_busy(struct diag_report *r, const struct diag_proc *p)
 	struct diag_finding *f;
 	char rd[32];
 
-	if (p->cpu_percent < 80 || p->wchar != 0)
+	/* Runnable at every look: on a busy machine it may get far less than a whole CPU. */
+	if (!held(p, p->ticks_running) || p->cpu_percent < 20 || p->wchar != 0)
 		return;
 	format_size(p->rchar, rd, sizeof(rd));
 	f = finding_add(r, DIAG_WARNING, "busy-loop", p->st.pid);
 	fill(f->title, sizeof(f->title), "busy-looping: %d (%s) used %.0f%% CPU and wrote nothing",
 		 (int)p->st.pid, p->st.comm, p->cpu_percent);
-	fill(f->evidence, sizeof(f->evidence), "%.0f%% of a CPU over %.1fs; 0 bytes written, %s read "
+	fill(f->evidence, sizeof(f->evidence), "runnable at every look, %.0f%% of a CPU over %.1fs; 0 bytes written, %s read "
 		 "through system calls", p->cpu_percent, (double)r->window_ms / 1000, rd);
 	fill(f->fix, sizeof(f->fix), "see where it spins: py-spy dump --pid %d (Python), or "
 		 "gdb -p %d -batch -ex 'thread apply all bt'", (int)p->st.pid, (int)p->st.pid);
@@ -994,6 +997,7 @@ static json_t *proc_json_window(const struct diag_report *r, const struct diag_p
 	json_object_set_new(o, "syscall_read_bytes", json_known(p->rchar));
 	json_object_set_new(o, "syscall_write_bytes", json_known(p->wchar));
 	json_object_set_new(o, "looks", json_integer(p->ticks));
+	json_object_set_new(o, "looks_running", json_integer(p->ticks_running));
 	json_object_set_new(o, "looks_uninterruptible", json_integer(p->ticks_d));
 	json_object_set_new(o, "looks_stopped", json_integer(p->ticks_stopped));
 	json_object_set_new(o, "looks_all_threads_in_futex", json_integer(p->ticks_futex));

@@ -58,7 +58,7 @@ struct diag_proc {
 	double cpu_percent;
 	int64_t read_bytes, write_bytes; /* storage; -1 unknown */
 	int64_t rchar, wchar;            /* through system calls; -1 unknown */
-	int ticks, ticks_d, ticks_stopped, ticks_futex;
+	int ticks, ticks_running, ticks_d, ticks_stopped, ticks_futex;
 	struct diag_thread_group groups[DIAG_MAX_GROUPS];
 	int ngroups;
 	/* Memory; bytes, -1 unknown. */
