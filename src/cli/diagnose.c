@@ -324,8 +324,8 @@ static void print_job(const json_t *job)
 		const json_t *ev = json_array_get(events, i);
 		const char *detail = json_string_value(json_object_get(ev, "detail"));
 		format_job_time(ev, "time", buf, sizeof(buf));
-		field(i == (n > 3 ? n - 3 : 0) ? "Events" : "", "%s  %s %s", buf,
-		      json_string_value(json_object_get(ev, "kind")), detail ? detail : "");
+		field(i == (n > 3 ? n - 3 : 0) ? "Events" : "", "%s  %s%s%s", buf,
+		      json_string_value(json_object_get(ev, "kind")), detail ? " " : "", detail ? detail : "");
 	}
 	strbuf_release(&sb);
 	printf("\n");
