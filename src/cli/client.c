@@ -135,11 +135,11 @@ int client_connect(const struct paths *paths, int autostart, struct err *err)
 	return fd;
 }
 
-json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
+static json_t *call(const struct paths *paths, json_t *req, int autostart, struct err *err)
 {
 	struct strbuf buf = STRBUF_INIT;
 	json_t *reply = NULL;
-	int fd = client_connect(paths, 1, err);
+	int fd = client_connect(paths, autostart, err);
 
 	if (fd >= 0 && proto_send(fd, req, err) == 0)
 		reply = proto_recv(fd, &buf, err);
@@ -152,4 +152,14 @@ json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
 	strbuf_release(&buf);
 	json_decref(req);
 	return reply;
+}
+
+json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
+{
+	return call(paths, req, 1, err);
+}
+
+json_t *client_call_running(const struct paths *paths, json_t *req, struct err *err)
+{
+	return call(paths, req, 0, err);
 }

@@ -18,7 +18,6 @@
 #include "lib/diagnose.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
-#include "lib/sock.h"
 #include "lib/xmalloc.h"
 
 enum { OPT_JSON = 256, OPT_WINDOW, OPT_NO_COLOR, OPT_PID = 'p', OPT_JOB = 'j' };
@@ -55,21 +54,11 @@ static const char *color(const char *code)
 /* The job object from a running daemon (never started for this), or NULL with err. */
 static json_t *ask_show(struct cmd_ctx *ctx, const char *job, struct err *err)
 {
-	json_t *req = proto_request("show"), *reply = NULL, *out;
-	struct strbuf buf = STRBUF_INIT;
-	int fd = client_connect(&ctx->paths, 0, err);
+	json_t *req = proto_request("show");
+	json_t *reply, *out;
 
 	json_object_set_new(req, "jobs", json_pack("[s]", job));
-	if (fd >= 0 && proto_send(fd, req, err) == 0)
-		reply = proto_recv(fd, &buf, err);
-	if (fd >= 0)
-		close(fd);
-	json_decref(req);
-	strbuf_release(&buf);
-	if (reply && proto_reply_check(reply, err) < 0) {
-		json_decref(reply);
-		return NULL;
-	}
+	reply = client_call_running(&ctx->paths, req, err);
 	out = reply ? json_incref(json_object_get(reply, "job")) : NULL;
 	json_decref(reply);
 	return out;
@@ -243,9 +232,6 @@ static void print_family(const struct diag_proc *p)
 static void print_process(const struct diag_report *r, const struct diag_proc *p)
 {
 	char when[40], age[32], call[320];
-	static const char *const policies[] = { "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH",
-						"SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE" };
-
 	printf("%sProcess %d (%s)%s\n", color(BOLD), (int)p->st.pid, p->st.comm, color(RESET));
 	field("Command", "%s", p->cmdline);
 	format_local_time(p->start_ms, when, sizeof(when));
@@ -262,8 +248,7 @@ static void print_process(const struct diag_report *r, const struct diag_proc *p
 	print_memory(p);
 	print_files(p);
 	print_family(p);
-	field("Scheduling", "nice %d, %s", p->st.nice,
-	      p->policy >= 0 && p->policy < 7 ? policies[p->policy] : "?");
+	field("Scheduling", "nice %d, %s", p->st.nice, diag_policy_name(p->policy));
 	if (p->gpu_mem >= 0 || p->gpu_util >= 0)
 		field("GPU", "%lld bytes, %d%% busy", (long long)p->gpu_mem, p->gpu_util);
 	else
@@ -359,11 +344,15 @@ static void print_findings(const struct diag_report *r)
 static void print_healthy(const struct diag_report *r)
 {
 	const struct diag_proc *p = &r->procs[0];
+	char wrote[16] = "?";
 
 	if (r->nfindings || r->nprocs == 0)
 		return;
-	printf("  %s, %.1f%% CPU and %lld bytes written in the window", diag_state_meaning(p->st.state),
-	       p->cpu_percent, (long long)p->wchar);
+
+	if (p->wchar >= 0)
+		format_size(p->wchar, wrote, sizeof(wrote));
+	printf("  %s, %.1f%% CPU and %s written in the window", diag_state_meaning(p->st.state),
+	       p->cpu_percent, wrote);
 	if (r->job && json_is_string(json_object_get(r->job, "last_output_at"))) {
 		char buf[64];
 		printf(", last output %s", age_of(r->job, "last_output_at", buf, sizeof(buf)));
@@ -412,9 +401,7 @@ static int resolve(struct cmd_ctx *ctx, struct diag_report *r, pid_t **pids, siz
 	if (!opt_count(ctx, OPT_PID))
 		r->job = ask_show(ctx, arg, &err);
 	if (!r->job && (!numeric || opt_count(ctx, OPT_JOB))) {
-		if (strstr(err.msg, "no daemon"))
-			return err_set(&ctx->err, "no job '%s': %s", arg, err.msg);
-		return err_set(&ctx->err, "%s", err.msg);
+		return err_set(&ctx->err, "cannot diagnose job '%s': %s", arg, err.msg);
 	}
 	if (r->job) {
 		snprintf(r->job_ref, sizeof(r->job_ref), "%lld",

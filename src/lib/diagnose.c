@@ -23,7 +23,6 @@
 
 #include "lib/cgroup.h"
 #include "lib/parse.h"
-#include "lib/strbuf.h"
 #include "lib/xmalloc.h"
 
 #define TICK_MS 200
@@ -522,6 +521,14 @@ const char *diag_state_meaning(char state)
 	}
 }
 
+const char *diag_policy_name(int policy)
+{
+	static const char *const names[] = { "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH",
+					     "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE" };
+
+	return policy >= 0 && policy < (int)ARRAY_SIZE(names) ? names[policy] : "?";
+}
+
 void diag_syscall_text(const struct diag_proc *p, char *buf, size_t size)
 {
 	const char *name = procinfo_syscall_name(p->syscall.nr);
@@ -1006,8 +1013,6 @@ static json_t *proc_json_window(const struct diag_report *r, const struct diag_p
 
 static json_t *proc_json(const struct diag_report *r, const struct diag_proc *p)
 {
-	static const char *const policies[] = { "SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH",
-						"SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE" };
 	json_t *o = json_object(), *threads = json_array(), *mem, *gpu;
 	char when[40], state[2] = { p->st.state, '\0' };
 
@@ -1040,8 +1045,7 @@ static json_t *proc_json(const struct diag_report *r, const struct diag_proc *p)
 	json_object_set_new(o, "files", proc_json_files(p));
 	json_object_set_new(o, "children", proc_json_family(p));
 	json_object_set_new(o, "sched", json_pack("{s:i, s:s}", "nice", p->st.nice, "policy",
-						  p->policy >= 0 && p->policy < (int)ARRAY_SIZE(policies) ?
-							  policies[p->policy] : "?"));
+						  diag_policy_name(p->policy)));
 	gpu = json_pack("{s:o, s:o}", "memory_bytes", json_known(p->gpu_mem), "utilization_percent",
 			json_known(p->gpu_util));
 	json_object_set_new(o, "gpu", gpu);

@@ -125,6 +125,8 @@ void diag_report_release(struct diag_report *r);
 const char *diag_severity_name(enum diag_severity s);
 /* "S (sleeping)" for 'S'. */
 const char *diag_state_meaning(char state);
+/* "SCHED_OTHER" for 0 (sched_getscheduler's value); "?" when unknown. */
+const char *diag_policy_name(int policy);
 /* The process's system call as "read(3 pipe:[123])"; "" when running. */
 void diag_syscall_text(const struct diag_proc *p, char *buf, size_t size);
 
