@@ -30,6 +30,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_plot,
 	&cmd_monitor,
 	&cmd_analyze,
+	&cmd_diagnose,
 	&cmd_top,
 	&cmd_gpu,
 	&cmd_queue,

@@ -96,6 +96,7 @@ extern const struct cmd_entry cmd_stats;
 extern const struct cmd_entry cmd_plot;
 extern const struct cmd_entry cmd_monitor;
 extern const struct cmd_entry cmd_analyze;
+extern const struct cmd_entry cmd_diagnose;
 extern const struct cmd_entry cmd_top;
 extern const struct cmd_entry cmd_gpu;
 extern const struct cmd_entry cmd_queue;

@@ -400,6 +400,8 @@ static json_t *request_show(struct daemon *d, struct client *c, const json_t *re
 	supervise_add_progress(d, job);
 	sampling_add_current(d, job);
 	add_peaks(d, job, ids[0]);
+	if (supervise_shim_pid(d, ids[0]) > 0)
+		json_object_set_new(job, "shim_pid", json_integer(supervise_shim_pid(d, ids[0])));
 	json_object_set_new(job, "attempts", store_job_attempts(d->store, ids[0]));
 	json_object_set_new(job, "events", store_job_events(d->store, ids[0]));
 	log = paths_job_log(&d->paths, ids[0]);

@@ -31,11 +31,12 @@ int proc_parse_stat(const char *text, struct proc_stat *st)
 	st->comm[len] = '\0';
 	/* Fields from 3 (state) on; f[0] is field 4 (ppid). */
 	n = sscanf(close + 1,
-		   " %c %llu %llu %llu %*u %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %*d %llu %*d %llu %*u %llu",
+		   " %c %llu %llu %llu %*u %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %lld %llu %*d %llu %*u %llu",
 		   &st->state, &f[0], &f[1], &f[2], &f[10], &f[11], (long long *)&f[12],
-		   (long long *)&f[13], &f[16], &f[18], &f[20]);
-	if (n != 11)
+		   (long long *)&f[13], (long long *)&f[15], &f[16], &f[18], &f[20]);
+	if (n != 12)
 		return -1;
+	st->nice = (int)(long long)f[15];
 	st->cutime = f[12];
 	st->cstime = f[13];
 	st->ppid = (pid_t)f[0];
@@ -148,7 +149,8 @@ static int is_descendant(const struct proc_list *all, pid_t pid, pid_t root)
 	return 0;
 }
 
-int proc_descendants(pid_t root, struct proc_list *out)
+/* The descendants of root; zombies only when with_zombies is set. */
+static int collect_descendants(pid_t root, int with_zombies, struct proc_list *out)
 {
 	struct proc_list all = { 0 };
 
@@ -156,11 +158,28 @@ int proc_descendants(pid_t root, struct proc_list *out)
 		return -1;
 	for (size_t i = 0; i < all.len; i++) {
 		const struct proc_stat *st = &all.items[i];
-		if (st->state != 'Z' && st->state != 'X' && is_descendant(&all, st->pid, root))
+		int dead = st->state == 'Z' || st->state == 'X';
+
+		if ((with_zombies || !dead) && is_descendant(&all, st->pid, root))
 			proc_list_push(out, st);
 	}
 	proc_list_release(&all);
 	return 0;
+}
+
+int proc_descendants(pid_t root, struct proc_list *out)
+{
+	return collect_descendants(root, 0, out);
+}
+
+int proc_tree(pid_t root, struct proc_list *out)
+{
+	return collect_descendants(root, 1, out);
+}
+
+int proc_list_all(struct proc_list *out)
+{
+	return proc_read_all(out);
 }
 
 int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out)

@@ -24,6 +24,7 @@ struct proc_stat {
 	uint64_t stime;
 	uint64_t cutime; /* of children it reaped */
 	uint64_t cstime;
+	int nice;        /* -20 .. 19 */
 	long num_threads;
 	uint64_t start_time; /* clock ticks since boot */
 	uint64_t rss_pages;
@@ -51,6 +52,10 @@ struct proc_list {
  */
 int proc_descendants(pid_t root, struct proc_list *out);
 void proc_list_release(struct proc_list *list);
+/* Every descendant of root, zombies included (they are what diagnose looks for). */
+int proc_tree(pid_t root, struct proc_list *out);
+/* The stat of every process on the machine, zombies included. */
+int proc_list_all(struct proc_list *out);
 /*
  * Every live process of session sid (or of process group sid) that started
  * no earlier than min_start: what is left of a job whose supervisor died,

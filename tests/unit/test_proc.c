@@ -106,6 +106,7 @@ static void test_parse_normal(void **state)
 	assert_int_equal(st.session, 31200); /* field 6 */
 	assert_int_equal(st.utime, 987654); /* field 14 */
 	assert_int_equal(st.stime, 12345);  /* field 15 */
+	assert_int_equal(st.nice, 0);       /* field 19 */
 	assert_int_equal(st.num_threads, 37); /* field 20 */
 	assert_int_equal(st.start_time, 5501234); /* field 22 */
 	assert_int_equal(st.rss_pages, 1234567);  /* field 24 */
