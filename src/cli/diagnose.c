@@ -16,6 +16,7 @@
 #include "cli/cmd.h"
 #include "cli/format.h"
 #include "lib/diagnose.h"
+#include "lib/nvml.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/xmalloc.h"
@@ -249,10 +250,17 @@ static void print_process(const struct diag_report *r, const struct diag_proc *p
 	print_files(p);
 	print_family(p);
 	field("Scheduling", "nice %d, %s", p->st.nice, diag_policy_name(p->policy));
-	if (p->gpu_mem >= 0 || p->gpu_util >= 0)
-		field("GPU", "%lld bytes, %d%% busy", (long long)p->gpu_mem, p->gpu_util);
-	else
-		field("GPU", "no GPU data");
+	if (p->gpu_mem >= 0) {
+		char size[32];
+
+		format_size(p->gpu_mem, size, sizeof(size));
+		if (p->gpu_util >= 0)
+			field("GPU", "%s of GPU memory, GPU %d%% busy", size, p->gpu_util);
+		else
+			field("GPU", "%s of GPU memory", size);
+	} else {
+		field("GPU", "not on a GPU (or no NVIDIA driver)");
+	}
 }
 
 /* The other processes of a job, one line each. */
@@ -421,6 +429,48 @@ static int resolve(struct cmd_ctx *ctx, struct diag_report *r, pid_t **pids, siz
 	return 0;
 }
 
+/* A device's utilization by index, -1 when unknown. */
+static int device_util(const struct gpu_snapshot *snap, unsigned index)
+{
+	for (size_t i = 0; i < snap->ngpus; i++) {
+		if (snap->gpus[i].index == index)
+			return snap->gpus[i].util_gpu;
+	}
+	return -1;
+}
+
+/*
+ * Each process's GPU memory and utilization from NVML, when there is a
+ * driver: its own SM utilization where NVML reports it, else that of the
+ * GPU it is on (the busiest, if several).
+ */
+static void add_gpu_facts(struct diag_report *r)
+{
+	struct nvml *nvml = nvml_open(NULL);
+	struct gpu_snapshot snap;
+
+	if (!nvml)
+		return;
+	if (nvml_snapshot(nvml, &snap, NULL) == 0) {
+		for (size_t i = 0; i < r->nprocs; i++) {
+			struct diag_proc *p = &r->procs[i];
+
+			for (size_t k = 0; k < snap.nprocs; k++) {
+				const struct gpu_process *g = &snap.procs[k];
+				int util = g->sm_util >= 0 ? g->sm_util : device_util(&snap, g->gpu);
+
+				if (g->pid != p->st.pid)
+					continue;
+				p->gpu_mem = (p->gpu_mem < 0 ? 0 : p->gpu_mem) + (g->used_mem > 0 ? g->used_mem : 0);
+				if (util > p->gpu_util)
+					p->gpu_util = util;
+			}
+		}
+		gpu_snapshot_release(&snap);
+	}
+	nvml_close(nvml);
+}
+
 static int diagnose_main(struct cmd_ctx *ctx)
 {
 	struct diag_report r = { 0 };
@@ -438,6 +488,7 @@ static int diagnose_main(struct cmd_ctx *ctx)
 		goto out;
 	if (n > 0 && diag_gather(&r, pids, n, window, &ctx->err) < 0)
 		goto out;
+	add_gpu_facts(&r);
 	diag_judge(&r);
 	use_color = isatty(STDOUT_FILENO) && !opt_count(ctx, OPT_NO_COLOR) && !(no_color && *no_color);
 	if (opt_count(ctx, OPT_JSON)) {

@@ -225,3 +225,16 @@ stat_is() {
 	run script -qec "$TRAINCTL diagnose --no-color --window 100ms $PID" /dev/null
 	[[ "$output" != *$'\033['* ]]
 }
+
+@test "diagnose: GPU memory held with the GPU idle, from NVML (the fake)" {
+	sleep 300 &
+	holder=$!
+	printf 'gpu 0 mem_total=40G util=0\nproc gpu=0 pid=%d mem=20G\n' "$holder" >"$BATS_TEST_TMPDIR/gpus"
+	use_fake_gpus "$BATS_TEST_TMPDIR/gpus"
+	run tc diagnose --pid "$holder" --window 0.5s --json
+	kill "$holder"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.processes[0].gpu.memory_bytes' <<<"$output")" -eq 21474836480 ]
+	[ "$(jq '.processes[0].gpu.utilization_percent' <<<"$output")" -eq 0 ]
+	[ "$(jq -r '[.findings[].code] | index("gpu-idle") != null' <<<"$output")" = true ]
+}
