@@ -30,7 +30,8 @@ LIB_SRC    := $(wildcard src/lib/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
-TRAINCTL_SRC := src/main.c $(CLI_SRC) $(DAEMON_SRC) $(SHIM_SRC) $(LIB_SRC)
+BACKEND_SRC := $(wildcard src/backend/*.c)
+TRAINCTL_SRC := src/main.c $(CLI_SRC) $(DAEMON_SRC) $(SHIM_SRC) $(BACKEND_SRC) $(LIB_SRC)
 
 # Quiet by default; `make V=1` shows the commands.
 ifeq ($(V),1)

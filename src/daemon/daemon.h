@@ -25,6 +25,7 @@ struct active;
 struct waiter;
 struct watched;
 struct sampling;
+struct slurm;
 
 struct daemon {
 	struct loop *loop;
@@ -39,6 +40,7 @@ struct daemon {
 	struct waiter *waiters;
 	struct watched *watched;
 	struct sampling *sampling;
+	struct slurm *slurm; /* Slurm jobs and commands in flight (backend/slurm.c) */
 	int64_t sample_interval_ms;
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
 	char cgroup_why[1024];

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/slurm.h"
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
 #include "daemon/sampling.h"
@@ -371,16 +372,18 @@ static json_t *request_kill(struct daemon *d, struct client *c, const json_t *re
 	int sig = (int)req_int(req, "signal", SIGKILL);
 	json_t *reply;
 
-	(void)c;
 	if (!ids)
 		return NULL;
-	reply = request_each_shim(d, ids, "signal", sig, kill_state(sig), NULL, err);
+	if (slurm_owns(d, ids[0]))
+		reply = slurm_control(d, c, ids, "signal", sig, err);
+	else
+		reply = request_each_shim(d, ids, "signal", sig, kill_state(sig), NULL, err);
 	free(ids);
 	return reply;
 }
 
-static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pause,
-				    struct err *err)
+static json_t *request_pause_resume(struct daemon *d, struct client *c, const json_t *req,
+				    int pause, struct err *err)
 {
 	int64_t *ids = resolve_jobs(d, req, err);
 	json_t *reply;
@@ -396,7 +399,10 @@ static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pau
 		free(ids);
 		return NULL;
 	}
-	reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
+	if (slurm_owns(d, ids[0]))
+		reply = slurm_control(d, c, ids, pause ? "pause" : "resume", 0, err);
+	else
+		reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
 				  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed", err);
 	free(ids);
 	return reply;
@@ -405,15 +411,13 @@ static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pau
 static json_t *request_pause(struct daemon *d, struct client *c, const json_t *req,
 			     struct err *err)
 {
-	(void)c;
-	return request_pause_resume(d, req, 1, err);
+	return request_pause_resume(d, c, req, 1, err);
 }
 
 static json_t *request_resume(struct daemon *d, struct client *c, const json_t *req,
 			      struct err *err)
 {
-	(void)c;
-	return request_pause_resume(d, req, 0, err);
+	return request_pause_resume(d, c, req, 0, err);
 }
 
 static json_t *request_send(struct daemon *d, struct client *c, const json_t *req,

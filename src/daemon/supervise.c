@@ -28,6 +28,8 @@
 #include "lib/signals.h"
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
+#include "backend/slurm.h"
+#include "backend/slurm_call.h"
 #include "daemon/reasons.h"
 #include "daemon/restart.h"
 #include "daemon/watchdog.h"
@@ -75,7 +77,7 @@ pid_t supervise_shim_pid(struct daemon *d, int64_t id)
 
 int supervise_is_active(struct daemon *d, int64_t id)
 {
-	return active_find(d, id) != NULL;
+	return active_find(d, id) != NULL || slurm_owns(d, id);
 }
 
 static void active_close_report(struct active *a)
@@ -182,6 +184,11 @@ static void waiters_check(struct daemon *d)
 	}
 }
 
+void supervise_notify(struct daemon *d)
+{
+	waiters_check(d);
+}
+
 void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, const char *op)
 {
 	struct waiter *w = xcalloc(1, sizeof(*w));
@@ -216,6 +223,7 @@ void supervise_forget_client(struct daemon *d, struct client *c)
 		if (a->run_client == c)
 			a->run_client = NULL;
 	}
+	slurm_forget_client(d, c);
 }
 
 /*
@@ -465,6 +473,10 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	struct active *a;
 	pid_t pid;
 
+	if (slurm_spec_wanted(spec)) {
+		json_decref(full);
+		return slurm_start(d, id, spec, c, err);
+	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));
 	text = json_dumps(full, JSON_COMPACT);
@@ -503,6 +515,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 
 void supervise_release(struct daemon *d)
 {
+	slurm_release(d);
 	while (d->active)
 		active_free(d, d->active);
 	while (d->waiters) {
@@ -514,9 +527,12 @@ void supervise_release(struct daemon *d)
 
 void supervise_reap(struct daemon *d)
 {
-	(void)d;
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	pid_t pid;
+	int status;
+
+	/* Shims are watched through pidfds; Slurm commands want their status. */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		slurm_call_reaped(d, pid, status);
 }
 
 /* Adopt a live shim found at start-up; 0 if it is not (or no longer) alive. */
@@ -555,7 +571,7 @@ void supervise_recover(struct daemon *d)
 		int ended;
 
 		/* Between attempts there is no shim: the watchdog starts the next one when due. */
-		if (store_job_state(d->store, *id) == JOB_RESTARTING)
+		if (store_job_state(d->store, *id) == JOB_RESTARTING || slurm_adopt(d, *id))
 			continue;
 		exit_path = paths_job_exit(&d->paths, *id);
 		ended = access(exit_path, F_OK) == 0;
@@ -573,9 +589,16 @@ json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct
 	struct timeval tv = { .tv_sec = 5 };
 	struct strbuf buf = STRBUF_INIT;
 	json_t *reply = NULL;
-	int fd = sock_connect(path, err);
+	int fd = -1;
 
+	if (slurm_owns(d, id)) {
+		err_set(err, "job %lld runs on slurm: '%s' needs a job of this machine", (long long)id,
+			json_string_value(json_object_get(req, "op")));
+		goto out;
+	}
+	fd = sock_connect(path, err);
 	free(path);
+	path = NULL;
 	if (fd < 0)
 		goto out;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -587,6 +610,7 @@ json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct
 	}
 	close(fd);
 out:
+	free(path);
 	strbuf_release(&buf);
 	json_decref(req);
 	return reply;
@@ -619,6 +643,10 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 	store_event_add(d->store, id, "stop", "%s, then SIGKILL after %s%s%s",
 			signal_name(sig ? sig : SIGTERM), grace, cause ? ": " : "", cause ? cause : "");
 	store_job_set_state(d->store, id, JOB_STOPPING, NULL);
+	if (slurm_owns(d, id)) {
+		json_decref(req);
+		return slurm_stop(d, id, sig ? sig : SIGTERM, timeout_ms, err);
+	}
 	json_decref(supervise_shim_request(d, id, req, err));
 	return err->msg[0] ? -1 : 0;
 }
