@@ -279,6 +279,19 @@ int slurm_start(struct daemon *d, int64_t id, const json_t *spec, struct client 
 
 /* ---- tracking ------------------------------------------------------------ */
 
+/* jobs/<id>.exit, as a shim writes it: `log -f` and `wait` clients look for it. */
+static void write_exit_record(struct daemon *d, int64_t id, const struct job_exit *ex)
+{
+	char *path = paths_job_exit(&d->paths, id);
+	json_t *obj = job_exit_to_json(ex);
+	struct err err = { 0 };
+
+	if (json_file_write_atomic(path, obj, 0, &err) < 0)
+		daemon_log("job %lld: %s", (long long)id, err.msg);
+	json_decref(obj);
+	free(path);
+}
+
 /* The job has ended in Slurm: classify it like a local job and let the restart policy decide. */
 static void job_ended(struct daemon *d, struct slurm_job *j, const struct slurm_job_info *info)
 {
@@ -289,6 +302,11 @@ static void job_ended(struct daemon *d, struct slurm_job *j, const struct slurm_
 	char reason[320];
 	int64_t id = j->id;
 
+	if (!j->started && info->start_ms) { /* it ran between two polls */
+		store_job_set_started(d->store, id, 0, 0, 0, 0, info->start_ms);
+		store_event_add(d->store, id, "started", "slurm %lld on %s", (long long)j->slurm_id,
+				info->nodes[0] ? info->nodes : "its node");
+	}
 	ex.oom_kills = -1;
 	ex.stop_requested = j->stop_requested || store_job_state(d->store, j->id) == JOB_STOPPING;
 	ex.stop_signal = j->stop_signal ? j->stop_signal
@@ -296,11 +314,12 @@ static void job_ended(struct daemon *d, struct slurm_job *j, const struct slurm_
 	ex.stop_timeout_ms = j->stop_timeout_ms;
 	ex.killed_after_grace = j->killed_after_grace;
 	ex.user_signal = j->user_signal;
-	ex.started_at = parse_rfc3339_ms(json_string_value(json_object_get(job, "started_at")));
-	ex.ended_at = time_now_ms();
 	json_decref(job);
+	ex.started_at = info->start_ms;
+	ex.ended_at = time_now_ms();
 	if (slurm_final_state(info, &ex, &state, reason, sizeof(reason)))
 		reasons_refine(d, j->id, &ex, &state, reason, sizeof(reason));
+	write_exit_record(d, id, &ex);
 	store_event_add(d->store, j->id, "slurm", "slurm job %lld ended %s", (long long)j->slurm_id,
 			info->state);
 	watchdog_forget(d, j->id);

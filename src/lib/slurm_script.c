@@ -124,6 +124,31 @@ static void command_distributed(struct strbuf *out, const json_t *spec)
 	strbuf_addch(out, '\n');
 }
 
+/*
+ * The marker line of a restart attempt is printed by the script itself. Its
+ * line breaks are \r\n, which sbatch refuses in a script (it takes them for
+ * DOS line breaks): they go in as printf %b escapes.
+ */
+static void add_marker(struct strbuf *out, const char *marker)
+{
+	struct strbuf escaped = STRBUF_INIT;
+
+	for (const char *p = marker; *p; p++) {
+		if (*p == '\r')
+			strbuf_addstr(&escaped, "\\r");
+		else if (*p == '\n')
+			strbuf_addstr(&escaped, "\\n");
+		else if (*p == '\\')
+			strbuf_addstr(&escaped, "\\\\");
+		else
+			strbuf_addch(&escaped, *p);
+	}
+	strbuf_addstr(out, "printf '%b' ");
+	strbuf_add_shell_quoted(out, escaped.buf);
+	strbuf_addch(out, '\n');
+	strbuf_release(&escaped);
+}
+
 int slurm_script_build(const json_t *spec, struct strbuf *out, struct err *err)
 {
 	const char *name = json_string_value(json_object_get(spec, "name"));
@@ -146,11 +171,8 @@ int slurm_script_build(const json_t *spec, struct strbuf *out, struct err *err)
 	}
 	if (resource_directives(out, spec, err) < 0)
 		return -1;
-	if (marker) {
-		strbuf_addstr(out, "printf '%s' ");
-		strbuf_add_shell_quoted(out, marker);
-		strbuf_addch(out, '\n');
-	}
+	if (marker)
+		add_marker(out, marker);
 	if (spec_int(spec, "nodes") > 0 || spec_int(spec, "ntasks_per_node") > 0) {
 		command_distributed(out, spec);
 		return 0;
