@@ -80,7 +80,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
 bats: all $(HELPER_BIN)
-	BUILD=$(BUILD) bats tests/cli
+	BUILD=$(BUILD) bats tests/cli tests/slurm
 
 asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
