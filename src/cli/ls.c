@@ -130,7 +130,8 @@ static void print_show_usage(const json_t *job)
 	json_t *cpu = json_object_get(job, "cpu_percent"), *rss = json_object_get(job, "rss_bytes");
 	json_t *peak_cpu = json_object_get(job, "peak_cpu_percent");
 	json_t *peak_rss = json_object_get(job, "peak_rss_bytes");
-	char now[64] = "", peak[64] = "", size[32], buf[160];
+	json_t *peak_pss = json_object_get(job, "peak_pss_bytes");
+	char now[64] = "", peak[96] = "", size[32], pss[32], buf[192];
 
 	if (json_is_number(cpu) && json_is_integer(rss)) {
 		format_size(json_integer_value(rss), size, sizeof(size));
@@ -138,7 +139,11 @@ static void print_show_usage(const json_t *job)
 	}
 	if (json_is_number(peak_cpu) && json_is_integer(peak_rss)) {
 		format_size(json_integer_value(peak_rss), size, sizeof(size));
-		snprintf(peak, sizeof(peak), "peak %.0f%% CPU, %s", json_number_value(peak_cpu), size);
+		pss[0] = '\0';
+		if (json_is_integer(peak_pss))
+			format_size(json_integer_value(peak_pss), pss, sizeof(pss));
+		snprintf(peak, sizeof(peak), "peak %.0f%% CPU, %s%s%s%s", json_number_value(peak_cpu),
+			 size, pss[0] ? " (PSS " : "", pss, pss[0] ? ")" : "");
 	}
 	if (!now[0] && !peak[0])
 		return;

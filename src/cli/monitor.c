@@ -695,6 +695,8 @@ static int row_numbers(char **f, struct sample *s)
 		return 7;
 	s->threads = (int)threads;
 	s->procs = 1;
+	s->pss_bytes = -1; /* monitor does not record PSS */
+	s->cpu_seconds = -1;
 	if (field_int(f[8], 1, &s->read_bytes) < 0)
 		return 8;
 	if (field_int(f[9], 1, &s->write_bytes) < 0)
@@ -896,7 +898,7 @@ static void overall_sample(const struct mon_data *d, size_t from, size_t to, str
 {
 	double cpu = -1, gpu = -1, gpu_mem = -1;
 
-	*s = (struct sample){ .time_ms = d->rows[from].time_ms };
+	*s = (struct sample){ .time_ms = d->rows[from].time_ms, .pss_bytes = -1, .cpu_seconds = -1 };
 	for (size_t i = from; i < to; i++) {
 		const struct mon_row *r = &d->rows[i];
 		struct counters *pc = &c[r->proc];

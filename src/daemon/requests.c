@@ -71,7 +71,7 @@ static int64_t *resolve_jobs(struct daemon *d, const json_t *req, struct err *er
 static json_t *request_hello(struct daemon *d, struct client *c, const json_t *req,
 			     struct err *err)
 {
-	json_t *reply = proto_reply_ok();
+	json_t *reply = proto_reply_ok(), *machine;
 	char when[40];
 
 	(void)c;
@@ -89,6 +89,8 @@ static json_t *request_hello(struct daemon *d, struct client *c, const json_t *r
 			    json_integer(d->sample_interval_ms ? d->sample_interval_ms : SAMPLING_DEFAULT_MS));
 	if (d->cgroup_why[0])
 		json_object_set_new(reply, "cgroups_note", json_string(d->cgroup_why));
+	if ((machine = sampling_machine_json(d)) != NULL)
+		json_object_set_new(reply, "machine", machine);
 	return reply;
 }
 
@@ -195,12 +197,24 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 static void add_peaks(struct daemon *d, json_t *job, int64_t id)
 {
 	double cpu;
-	int64_t rss;
+	int64_t rss, pss;
 
-	if (store_job_peaks(d->store, id, &cpu, &rss) < 0)
+	if (store_job_peaks(d->store, id, &cpu, &rss, &pss) < 0)
 		return;
 	json_object_set_new(job, "peak_cpu_percent", cpu >= 0 ? json_real(cpu) : json_null());
 	json_object_set_new(job, "peak_rss_bytes", json_integer(rss));
+	json_object_set_new(job, "peak_pss_bytes", pss >= 0 ? json_integer(pss) : json_null());
+}
+
+/* What the machine did between two times (for the hints about a job's surroundings). */
+static json_t *machine_during(struct daemon *d, int64_t from_ms, int64_t to_ms)
+{
+	struct machine_summary m = { .ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	double cpu_max;
+
+	store_machine_summary(d->store, from_ms, to_ms, &m.cpu_mean, &cpu_max, &m.mem_available_min,
+			      &m.mem_total);
+	return machine_summary_json(&m);
 }
 
 static json_t *request_samples(struct daemon *d, struct client *c, const json_t *req,
@@ -220,8 +234,30 @@ static json_t *request_samples(struct daemon *d, struct client *c, const json_t 
 	reply = proto_reply_ok();
 	json_object_set_new(reply, "job", job);
 	json_object_set_new(reply, "samples", samples_to_json(samples, n));
+	if (n > 0)
+		json_object_set_new(reply, "machine",
+				    machine_during(d, samples[0].time_ms, samples[n - 1].time_ms));
 	free(samples);
 	free(ids);
+	return reply;
+}
+
+/* The machine's latest totals (and its GPUs when there are any). */
+static json_t *request_machine(struct daemon *d, struct client *c, const json_t *req,
+			       struct err *err)
+{
+	json_t *machine = sampling_machine_json(d), *reply;
+
+	(void)c;
+	(void)req;
+	if (!machine) {
+		err_set(err, "no machine sample yet (the daemon samples every %lld ms)",
+			(long long)(d->sample_interval_ms ? d->sample_interval_ms : SAMPLING_DEFAULT_MS));
+		return NULL;
+	}
+	reply = proto_reply_ok();
+	json_object_update(reply, machine);
+	json_decref(machine);
 	return reply;
 }
 
@@ -649,6 +685,7 @@ static const struct request_entry {
 	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
 	{ "send", request_send },   { "restart", request_restart }, { "limit", request_limit },
 	{ "renice", request_renice }, { "samples", request_samples },
+	{ "machine", request_machine },
 };
 
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)

@@ -67,6 +67,15 @@ static const char *const migrations[] = {
 	"  threads INTEGER, procs INTEGER, read_bytes INTEGER, write_bytes INTEGER,"
 	"  gpu_util REAL, gpu_mem INTEGER,"
 	"  PRIMARY KEY (job_id, time));",
+
+	/* 3 -> 4: PSS, and the machine's totals (span 0: one tick; 60000: a minute's mean). */
+	"ALTER TABLE samples ADD COLUMN pss INTEGER;"
+	"ALTER TABLE samples_minute ADD COLUMN pss INTEGER;"
+	"CREATE TABLE machine_samples ("
+	"  time INTEGER NOT NULL, span INTEGER NOT NULL DEFAULT 0,"
+	"  cpu REAL, cpu_max REAL, mem_total INTEGER, mem_available INTEGER,"
+	"  swap_total INTEGER, swap_free INTEGER, load1 REAL);"
+	"CREATE INDEX machine_samples_time ON machine_samples(time);",
 };
 
 #define ACTIVE_STATES \
@@ -492,8 +501,8 @@ static void bind_known_real(sqlite3_stmt *st, int i, double v)
 int store_sample_add(struct store *store, int64_t id, const struct sample *s)
 {
 	sqlite3_stmt *st = store_prepare(store, "INSERT INTO samples(job_id, time, cpu, rss, threads, "
-						"procs, read_bytes, write_bytes, gpu_util, gpu_mem) "
-						"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+						"procs, read_bytes, write_bytes, gpu_util, gpu_mem, pss) "
+						"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 
 	if (!st)
 		return -1;
@@ -507,6 +516,7 @@ int store_sample_add(struct store *store, int64_t id, const struct sample *s)
 	bind_known_int(st, 8, s->write_bytes);
 	bind_known_real(st, 9, s->gpu_util);
 	bind_known_int(st, 10, s->gpu_mem_bytes);
+	bind_known_int(st, 11, s->pss_bytes);
 	return store_step_done(store, st);
 }
 
@@ -525,8 +535,8 @@ int store_samples_get(struct store *store, int64_t id, struct sample **out, size
 	/* Older minutes first (their means), then the full-resolution samples. */
 	sqlite3_stmt *st = store_prepare(store,
 		"SELECT time, cpu_mean, rss_mean, threads, procs, read_bytes, write_bytes, gpu_util, "
-		"gpu_mem FROM samples_minute WHERE job_id = ?1 UNION ALL "
-		"SELECT time, cpu, rss, threads, procs, read_bytes, write_bytes, gpu_util, gpu_mem "
+		"gpu_mem, pss FROM samples_minute WHERE job_id = ?1 UNION ALL "
+		"SELECT time, cpu, rss, threads, procs, read_bytes, write_bytes, gpu_util, gpu_mem, pss "
 		"FROM samples WHERE job_id = ?1 ORDER BY 1");
 	size_t alloc = 0;
 
@@ -552,6 +562,8 @@ int store_samples_get(struct store *store, int64_t id, struct sample **out, size
 		s->write_bytes = column_int_or(st, 6, -1);
 		s->gpu_util = column_real_or(st, 7, -1);
 		s->gpu_mem_bytes = column_int_or(st, 8, -1);
+		s->pss_bytes = column_int_or(st, 9, -1);
+		s->cpu_seconds = -1;
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -566,32 +578,80 @@ int store_samples_compact(struct store *store, int64_t before_ms)
 		 "INSERT OR REPLACE INTO samples_minute SELECT job_id, time / 60000 * 60000, count(*), "
 		 "min(cpu), avg(cpu), max(cpu), min(rss), CAST(avg(rss) AS INTEGER), max(rss), "
 		 "max(threads), max(procs), max(read_bytes), max(write_bytes), avg(gpu_util), "
-		 "max(gpu_mem) FROM samples WHERE time < %lld GROUP BY job_id, time / 60000;"
-		 "DELETE FROM samples WHERE time < %lld;",
-		 (long long)(before_ms / 60000 * 60000), (long long)(before_ms / 60000 * 60000));
+		 "max(gpu_mem), max(pss) FROM samples WHERE time < %1$lld GROUP BY job_id, time / 60000;"
+		 "DELETE FROM samples WHERE time < %1$lld;"
+		 "INSERT INTO machine_samples SELECT time / 60000 * 60000, 60000, avg(cpu), max(cpu_max), "
+		 "max(mem_total), min(mem_available), max(swap_total), min(swap_free), avg(load1) "
+		 "FROM machine_samples WHERE span = 0 AND time < %1$lld GROUP BY time / 60000;"
+		 "DELETE FROM machine_samples WHERE span = 0 AND time < %1$lld;",
+		 (long long)(before_ms / 60000 * 60000));
 	return store_exec(store, sql, NULL);
 }
 
-int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss)
+int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss, int64_t *pss)
 {
 	sqlite3_stmt *st = store_prepare(store,
-		"SELECT max(c), max(r) FROM (SELECT max(cpu) AS c, max(rss) AS r FROM samples "
-		"WHERE job_id = ?1 UNION ALL SELECT max(cpu_max), max(rss_max) FROM samples_minute "
-		"WHERE job_id = ?1)");
+		"SELECT max(c), max(r), max(p) FROM (SELECT max(cpu) AS c, max(rss) AS r, max(pss) AS p "
+		"FROM samples WHERE job_id = ?1 UNION ALL SELECT max(cpu_max), max(rss_max), max(pss) "
+		"FROM samples_minute WHERE job_id = ?1)");
 	int ret = -1;
 
 	*cpu = -1;
 	*rss = -1;
+	*pss = -1;
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
 		*cpu = column_real_or(st, 0, -1);
 		*rss = sqlite3_column_int64(st, 1);
+		*pss = column_int_or(st, 2, -1);
 		ret = 0;
 	}
 	sqlite3_finalize(st);
 	return ret;
+}
+
+int store_machine_sample_add(struct store *store, const struct machine_sample *m)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"INSERT INTO machine_samples(time, cpu, cpu_max, mem_total, mem_available, swap_total, "
+		"swap_free, load1) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->time_ms);
+	bind_known_real(st, 2, m->cpu_percent);
+	bind_known_real(st, 3, m->cpu_percent);
+	sqlite3_bind_int64(st, 4, m->mem_total);
+	sqlite3_bind_int64(st, 5, m->mem_available);
+	sqlite3_bind_int64(st, 6, m->swap_total);
+	sqlite3_bind_int64(st, 7, m->swap_free);
+	sqlite3_bind_double(st, 8, m->load[0]);
+	return store_step_done(store, st);
+}
+
+int store_machine_summary(struct store *store, int64_t from_ms, int64_t to_ms, double *cpu_mean,
+			  double *cpu_max, int64_t *mem_available_min, int64_t *mem_total)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT avg(cpu), max(cpu_max), min(mem_available), max(mem_total) FROM machine_samples "
+		"WHERE time >= ?1 AND time <= ?2");
+
+	*cpu_mean = *cpu_max = -1;
+	*mem_available_min = *mem_total = -1;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, from_ms);
+	sqlite3_bind_int64(st, 2, to_ms);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*cpu_mean = column_real_or(st, 0, -1);
+		*cpu_max = column_real_or(st, 1, -1);
+		*mem_available_min = column_int_or(st, 2, -1);
+		*mem_total = column_int_or(st, 3, -1);
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
