@@ -439,7 +439,8 @@ static json_t *request_pause_resume(struct daemon *d, struct client *c, const js
 		reply = slurm_control(d, c, ids, pause ? "pause" : "resume", 0, err);
 	else
 		reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
-				  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed", err);
+					  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed",
+					  err);
 	free(ids);
 	return reply;
 }

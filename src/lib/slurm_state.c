@@ -189,6 +189,11 @@ int slurm_final_state(const struct slurm_job_info *info, struct job_exit *ex,
 	if (strcmp(s, "OUT_OF_MEMORY") == 0)
 		ex->oom_kills = 1;
 	*state = job_exit_classify(ex, end, sizeof(end));
+	if (strcmp(s, "CANCELLED") == 0 && !info->start_ms) { /* stopped while it waited */
+		*state = JOB_CANCELLED;
+		snprintf(reason, size, "cancelled in the slurm queue");
+		return 0;
+	}
 	if (ex->stop_requested || ex->user_signal || ex->oom_kills > 0 ||
 	    !strcmp(s, "COMPLETED") || !strcmp(s, "FAILED")) {
 		snprintf(reason, size, "%s", end);
@@ -198,9 +203,8 @@ int slurm_final_state(const struct slurm_job_info *info, struct job_exit *ex,
 		*state = JOB_STOPPED;
 		snprintf(reason, size, "time-limit (slurm TIMEOUT, %s)", end);
 	} else if (strcmp(s, "CANCELLED") == 0) {
-		*state = info->start_ms ? JOB_STOPPED : JOB_CANCELLED;
-		snprintf(reason, size, "cancelled in slurm%s%s", info->start_ms ? ", " : "",
-			 info->start_ms ? end : "");
+		*state = JOB_STOPPED;
+		snprintf(reason, size, "cancelled in slurm, %s", end);
 	} else if (strcmp(s, "NODE_FAIL") == 0) {
 		*state = JOB_LOST;
 		snprintf(reason, size, "node-fail (slurm NODE_FAIL on %s)",

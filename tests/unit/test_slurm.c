@@ -170,6 +170,8 @@ static void test_final_states(void **state)
 	assert_int_equal(final_of("TIMEOUT", SIGTERM, 1000, 0, r, sizeof(r)), JOB_STOPPED);
 	assert_true(strncmp(r, "time-limit", 10) == 0);
 	assert_int_equal(final_of("CANCELLED", SIGTERM, 0, 0, r, sizeof(r)), JOB_CANCELLED);
+	assert_int_equal(final_of("CANCELLED", 0, 0, 1, r, sizeof(r)), JOB_CANCELLED);
+	assert_string_equal(r, "cancelled in the slurm queue");
 	assert_int_equal(final_of("CANCELLED", SIGKILL, 1000, 0, r, sizeof(r)), JOB_STOPPED);
 	assert_true(strncmp(r, "cancelled in slurm", 18) == 0);
 	assert_int_equal(final_of("NODE_FAIL", 0, 1000, 0, r, sizeof(r)), JOB_LOST);
