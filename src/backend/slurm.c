@@ -481,7 +481,9 @@ int slurm_adopt(struct daemon *d, int64_t id)
 	struct slurm_job *j;
 
 	json_decref(spec);
-	if (slurm_id <= 0 || state == JOB_STARTING) /* a submission the daemon never heard back from */
+	/* Not in Slurm now: between attempts, or a submission the daemon never heard back from. */
+	if (slurm_id <= 0 || (state != JOB_QUEUED && state != JOB_RUNNING && state != JOB_PAUSED &&
+			      state != JOB_STOPPING))
 		return 0;
 	j = job_track(d, id, slurm_id);
 	j->started = state == JOB_RUNNING || state == JOB_PAUSED || state == JOB_STOPPING;

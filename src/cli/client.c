@@ -135,11 +135,13 @@ int client_connect(const struct paths *paths, int autostart, struct err *err)
 	return fd;
 }
 
-json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
+/* One request on a new connection, to a daemon started on demand when autostart is set. */
+static json_t *client_request(const struct paths *paths, int autostart, json_t *req,
+			      struct err *err)
 {
 	struct strbuf buf = STRBUF_INIT;
 	json_t *reply = NULL;
-	int fd = client_connect(paths, 1, err);
+	int fd = client_connect(paths, autostart, err);
 
 	if (fd >= 0 && proto_send(fd, req, err) == 0)
 		reply = proto_recv(fd, &buf, err);
@@ -152,4 +154,14 @@ json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
 	strbuf_release(&buf);
 	json_decref(req);
 	return reply;
+}
+
+json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
+{
+	return client_request(paths, 1, req, err);
+}
+
+json_t *client_call_running(const struct paths *paths, json_t *req, struct err *err)
+{
+	return client_request(paths, 0, req, err);
 }

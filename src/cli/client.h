@@ -17,6 +17,8 @@ int client_connect(const struct paths *paths, int autostart, struct err *err);
  * says ok, else NULL with err filled from it.
  */
 json_t *client_call(const struct paths *paths, json_t *req, struct err *err);
+/* Like client_call, but only to a daemon already running (never starts one). */
+json_t *client_call_running(const struct paths *paths, json_t *req, struct err *err);
 /* Start a daemon in the background and wait until it is ready. */
 int client_start_daemon(const struct paths *paths, struct err *err);
 

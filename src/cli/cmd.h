@@ -73,8 +73,33 @@ json_t *cmd_jobs_array(const struct cmd_ctx *ctx);
 /* Every command, for main and help. */
 extern const struct cmd_entry *const cmd_table[];
 
-extern const struct cmd_entry cmd_attach, cmd_send, cmd_restart, cmd_renice, cmd_limit, cmd_stats, cmd_plot, cmd_monitor, cmd_analyze, cmd_run, cmd_ls, cmd_show, cmd_log, cmd_stop, cmd_kill, cmd_pause,
-	cmd_resume, cmd_wait, cmd_rm, cmd_prune, cmd_daemon, cmd_shim, cmd_help, cmd_version;
+extern const struct cmd_entry cmd_run;
+extern const struct cmd_entry cmd_ls;
+extern const struct cmd_entry cmd_show;
+extern const struct cmd_entry cmd_log;
+extern const struct cmd_entry cmd_attach;
+extern const struct cmd_entry cmd_send;
+extern const struct cmd_entry cmd_stop;
+extern const struct cmd_entry cmd_kill;
+extern const struct cmd_entry cmd_pause;
+extern const struct cmd_entry cmd_resume;
+extern const struct cmd_entry cmd_restart;
+extern const struct cmd_entry cmd_wait;
+extern const struct cmd_entry cmd_renice;
+extern const struct cmd_entry cmd_limit;
+extern const struct cmd_entry cmd_stats;
+extern const struct cmd_entry cmd_plot;
+extern const struct cmd_entry cmd_monitor;
+extern const struct cmd_entry cmd_analyze;
+extern const struct cmd_entry cmd_gpu;
+extern const struct cmd_entry cmd_queue;
+extern const struct cmd_entry cmd_start;
+extern const struct cmd_entry cmd_rm;
+extern const struct cmd_entry cmd_prune;
+extern const struct cmd_entry cmd_daemon;
+extern const struct cmd_entry cmd_help;
+extern const struct cmd_entry cmd_version;
+extern const struct cmd_entry cmd_shim;
 
 /* Exit status for usage errors. */
 #define EXIT_USAGE 2

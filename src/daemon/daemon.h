@@ -26,6 +26,7 @@ struct waiter;
 struct watched;
 struct sampling;
 struct slurm;
+struct daemon_gpus;
 
 struct daemon {
 	struct loop *loop;
@@ -41,6 +42,11 @@ struct daemon {
 	struct watched *watched;
 	struct sampling *sampling;
 	struct slurm *slurm; /* Slurm jobs and commands in flight (backend/slurm.c) */
+	struct daemon_gpus *gpus;
+	int sched_dirty;        /* something changed that may let a queued job start */
+	int sched_waiting_gpus; /* a queued job waits for GPUs: look again now and then */
+	int64_t sched_gpu_checked_ms;
+	int64_t gpu_free_mem;   /* a GPU is free while other processes use less than this */
 	int64_t sample_interval_ms;
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
 	char cgroup_why[1024];

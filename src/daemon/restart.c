@@ -228,6 +228,26 @@ static void restart_start(struct daemon *d, int64_t id, struct job_restart *r)
 	json_decref(spec);
 }
 
+int restart_from_queue(struct daemon *d, int64_t id, struct err *err)
+{
+	struct job_restart r;
+
+	if (store_job_restart_get(d->store, id, &r) < 0)
+		return err_set(err, "job %lld: no restart record", (long long)id);
+	restart_start(d, id, &r);
+	return 0;
+}
+
+/* Does the job wait for something in the queue (GPUs, a named queue) before it runs? */
+static int uses_queue(struct daemon *d, int64_t id)
+{
+	json_t *spec = store_job_spec(d->store, id);
+	int uses = json_object_get(spec, "gpus") || json_object_get(spec, "queue");
+
+	json_decref(spec);
+	return uses;
+}
+
 void restart_resume_on_boot(struct daemon *d)
 {
 	int64_t *ids = store_job_ids_stopped_by(d->store, "shutdown");
@@ -273,6 +293,14 @@ int restart_request(struct daemon *d, int64_t id, int fresh, struct err *err)
 	/* A restart by hand is a new start: --max-restarts and the backoff count afresh. */
 	r.auto_restarts = 0;
 	r.fail_streak = 0;
+	if (job_state_is_final(state) && uses_queue(d, id)) {
+		/* Its GPUs or its queue's place may be someone else's now: queue up again. */
+		store_job_restart_set(d->store, id, &r);
+		store_job_set_state(d->store, id, JOB_QUEUED, "waiting to restart");
+		store_event_add(d->store, id, "queued", "restart requested");
+		d->sched_dirty = 1;
+		return 0;
+	}
 	if (job_state_is_final(state) || state == JOB_RESTARTING) {
 		restart_start(d, id, &r);
 		return 0;

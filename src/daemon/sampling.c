@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "daemon/gpus.h"
 #include "daemon/supervise.h"
 #include "lib/cgroup.h"
 #include "lib/machine.h"
@@ -19,6 +20,7 @@
 struct tracked {
 	int64_t id;
 	pid_t root;
+	pid_t main; /* the job's main process, once the shim reported it */
 	struct cgroup_meter meter;
 	int has_meter;
 	struct sample latest;
@@ -76,6 +78,7 @@ static struct tracked *tracked_add(struct sampling *s, int64_t id, pid_t root)
 			cgroup_meter_close(&t->meter);
 		t->has_meter = 0;
 		t->root = root;
+		t->main = 0;
 	}
 	if (t)
 		return t;
@@ -105,6 +108,15 @@ static void tracked_sweep(struct sampling *s)
 	s->len = k;
 }
 
+static pid_t tracked_main_pid(struct daemon *d, int64_t id)
+{
+	json_t *job = store_job_json(d->store, id);
+	pid_t pid = (pid_t)json_integer_value(json_object_get(job, "pid"));
+
+	json_decref(job);
+	return pid;
+}
+
 /* Mark every live job with a shim as tracked (seen). */
 static void tracked_refresh(struct daemon *d, struct sampling *s, unsigned parts)
 {
@@ -118,6 +130,8 @@ static void tracked_refresh(struct daemon *d, struct sampling *s, unsigned parts
 			continue;
 		t = tracked_add(s, active[i], shim);
 		t->seen = 1;
+		if (!t->main)
+			t->main = tracked_main_pid(d, t->id);
 		if (parts & SAMPLE_PROCS)
 			tracked_open_meter(d, t);
 	}
@@ -143,9 +157,12 @@ static void sample_jobs(struct daemon *d, struct sampling *s, unsigned parts, in
 	struct sample *out = xcalloc(s->len ? s->len : 1, sizeof(*out));
 
 	for (size_t i = 0; i < s->len; i++)
-		jobs[i] = (struct sampler_job){ s->jobs[i].root,
+		jobs[i] = (struct sampler_job){ s->jobs[i].root, s->jobs[i].main,
 						s->jobs[i].has_meter ? &s->jobs[i].meter : NULL };
 	sampler_sample(s->sampler, jobs, s->len, parts, now, out);
+	if (s->len && gpus_refresh(d))
+		for (size_t i = 0; i < s->len; i++)
+			gpus_job_usage(d, s->jobs[i].id, &out[i].gpu_mem_bytes, &out[i].gpu_util);
 	for (size_t i = 0; i < s->len; i++) {
 		struct tracked *t = &s->jobs[i];
 
@@ -170,6 +187,8 @@ static void sampling_tick(void *data, int fd, uint32_t events)
 	(void)fd;
 	(void)events;
 	tracked_refresh(d, s, parts);
+	if (!s->len)
+		gpus_refresh(d); /* the machine's GPUs, for `machine` and the metrics */
 	store_begin(d->store);
 	sample_jobs(d, s, parts, now);
 	s->machine_ok = machine_read(s->machine, now, &s->machine_latest) == 0;
@@ -243,11 +262,21 @@ void sampling_add_current(struct daemon *d, json_t *job)
 		json_object_set_new(job, "pss_bytes", json_integer(t->pss_bytes));
 	if (t->latest.cpu_seconds >= 0)
 		json_object_set_new(job, "cpu_seconds", json_real(t->latest.cpu_seconds));
+	if (t->latest.gpu_mem_bytes >= 0)
+		json_object_set_new(job, "gpu_mem_bytes", json_integer(t->latest.gpu_mem_bytes));
+	if (t->latest.gpu_util >= 0)
+		json_object_set_new(job, "gpu_util", json_real(t->latest.gpu_util));
 }
 
 json_t *sampling_machine_json(struct daemon *d)
 {
 	struct sampling *s = state(d);
+	json_t *machine, *gpus;
 
-	return s && s->machine_ok ? machine_sample_json(&s->machine_latest) : NULL;
+	if (!s || !s->machine_ok)
+		return NULL;
+	machine = machine_sample_json(&s->machine_latest);
+	if ((gpus = gpus_devices_json(d)) != NULL)
+		json_object_set_new(machine, "gpus", gpus);
+	return machine;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/parse.h"
@@ -176,6 +177,31 @@ int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out)
 	}
 	proc_list_release(&all);
 	return 0;
+}
+
+int proc_read_cmdline(pid_t pid, struct strbuf *out)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		strbuf_add(out, buf, (size_t)n);
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+int64_t proc_read_uid(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return stat(path, &st) < 0 ? -1 : (int64_t)st.st_uid;
 }
 
 void proc_read_wchan(pid_t pid, char *buf, size_t size)

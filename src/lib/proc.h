@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/strbuf.h"
+
 struct proc_stat {
 	pid_t pid;
 	char comm[64];
@@ -55,6 +57,14 @@ void proc_list_release(struct proc_list *list);
  * after its processes were re-parented away from it.
  */
 int proc_session_members(pid_t sid, uint64_t min_start, struct proc_list *out);
+
+/*
+ * pid's arguments (/proc/PID/cmdline: NUL-terminated strings, as they lie)
+ * appended to out; -1 when unreadable. Kernel threads have none.
+ */
+int proc_read_cmdline(pid_t pid, struct strbuf *out);
+/* The user id that owns pid, or -1 when it is gone. */
+int64_t proc_read_uid(pid_t pid);
 
 /* The kernel function pid sleeps in (/proc/PID/wchan), or "" when running or unreadable. */
 void proc_read_wchan(pid_t pid, char *buf, size_t size);

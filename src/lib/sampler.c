@@ -404,6 +404,33 @@ static double cpu_percent(struct sampler_root *prev, enum cpu_source source, uin
 	return pct;
 }
 
+/* Is the job's main process there, with its memory (not exiting)? Unknown counts as yes. */
+static int main_alive(struct sampler *s, pid_t main)
+{
+	struct stat_file *f = stat_file_find(s, main);
+	char path[64], buf[1024];
+	struct proc_stat st;
+	ssize_t n = -1;
+	int fd;
+
+	if (main <= 0)
+		return 1;
+	if (f)
+		n = pread(f->fd, buf, sizeof(buf) - 1, 0);
+	if (!f) { /* not seen by a pass yet */
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)main);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+		}
+	}
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return proc_parse_stat(buf, &st) == 0 && st.state != 'Z' && st.state != 'X' &&
+	       st.rss_pages > 0;
+}
+
 /* Does any job need the /proc pass for its CPU and memory this tick? */
 static int any_without_meter(const struct sampler_job *jobs, size_t n)
 {
@@ -433,6 +460,11 @@ size_t sampler_sample(struct sampler *s, const struct sampler_job *jobs, size_t 
 		if (jobs[r].meter && cgroup_meter_read(jobs[r].meter, &cpu_ns, &mem) == 0) {
 			out[r].rss_bytes = mem;
 			out[r].cpu_percent = cpu_percent(prev, SOURCE_CGROUP, cpu_ns, now_ms);
+			if (!pass && !main_alive(s, jobs[r].main)) {
+				out[r].procs = 0; /* tearing down: nothing worth keeping */
+				prev->seen = 1;
+				continue;
+			}
 		} else if (pass) {
 			out[r].cpu_percent = cpu_percent(prev, SOURCE_PROC, cpu_ns, now_ms);
 		} else {

@@ -13,6 +13,11 @@ int pidfd_open_pid(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+int pidfd_send(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
 int signal_process_checked(pid_t pid, uint64_t start_time, int sig)
 {
 	int fd = pidfd_open_pid(pid);
@@ -22,7 +27,7 @@ int signal_process_checked(pid_t pid, uint64_t start_time, int sig)
 		return -1;
 	/* The pidfd pins the process; now make sure it is the one we meant. */
 	if (start_time == 0 || proc_start_time(pid) == start_time)
-		ret = (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+		ret = pidfd_send(fd, sig);
 	else
 		errno = ESRCH;
 	close(fd);

@@ -12,6 +12,8 @@
 
 /* pidfd_open(2); -1 with errno on failure. */
 int pidfd_open_pid(pid_t pid);
+/* pidfd_send_signal(2) through a pidfd we hold; -1 with errno on failure. */
+int pidfd_send(int pidfd, int sig);
 /* Signal pid only if it still started at start_time. 0 on success. */
 int signal_process_checked(pid_t pid, uint64_t start_time, int sig);
 /*

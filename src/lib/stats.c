@@ -321,7 +321,8 @@ static void hint_memory(const struct sample *samples, size_t n, const struct ser
 	hint_add(hints, "memory grew steadily by %s/hour — leak?", size);
 }
 
-static void hint_gpu_idle(const struct sample *samples, size_t n, json_t *hints)
+static void hint_gpu_idle(const struct sample *samples, size_t n, const struct series_summary *sum,
+			  json_t *hints)
 {
 	size_t known = 0, idle = 0;
 
@@ -331,9 +332,14 @@ static void hint_gpu_idle(const struct sample *samples, size_t n, json_t *hints)
 		known++;
 		idle += samples[i].gpu_util < 5;
 	}
-	if (known < HINT_MIN_SAMPLES || idle * 5 < known)
+	if (known < HINT_MIN_SAMPLES)
 		return;
-	hint_add(hints, "GPU idle %.0f%% of the time", 100.0 * (double)idle / (double)known);
+	if (idle * 5 >= known)
+		hint_add(hints, "GPU idle %.0f%% of the time — waiting for data or for CPU work between "
+				"steps?", 100.0 * (double)idle / (double)known);
+	else if (sum->gpu_util.mean < 50)
+		hint_add(hints, "GPU utilization averaged %.0f%%: input pipeline bound? More data-loader "
+				"workers, pin_memory, or a larger batch", sum->gpu_util.mean);
 }
 
 /* More than 1 GB a minute read and written together. */
@@ -363,7 +369,7 @@ void stats_hints(const struct sample *samples, size_t n, const struct series_sum
 	hint_cores(sum, ncpus, hints);
 	hint_idle(sum, hints);
 	hint_memory(samples, n, sum, hints);
-	hint_gpu_idle(samples, n, hints);
+	hint_gpu_idle(samples, n, sum, hints);
 	hint_io(sum, hints);
 }
 

@@ -76,6 +76,15 @@ static const char *const migrations[] = {
 	"  cpu REAL, cpu_max REAL, mem_total INTEGER, mem_available INTEGER,"
 	"  swap_total INTEGER, swap_free INTEGER, load1 REAL);"
 	"CREATE INDEX machine_samples_time ON machine_samples(time);",
+
+	/* 4 -> 5: the queue: named queues, priorities, and the GPUs a job holds. */
+	"ALTER TABLE jobs ADD COLUMN queue TEXT;"
+	"ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN gpus TEXT;"
+	"CREATE INDEX jobs_queued ON jobs(state, priority DESC, id);"
+	"CREATE TABLE queues ("
+	"  name TEXT PRIMARY KEY, parallel INTEGER NOT NULL DEFAULT 0,"
+	"  paused INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define ACTIVE_STATES \
@@ -222,8 +231,8 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 int store_job_insert(struct store *store, const char *name, const json_t *spec,
 		     enum job_state state, int64_t *id, struct err *err)
 {
-	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, env, created_at) "
-						"VALUES (?, ?, ?, ?, ?)");
+	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, env, created_at, "
+						"queue, priority) VALUES (?, ?, ?, ?, ?, ?, ?)");
 	/* The environment is kept apart: it is large, private, and listings never need it. */
 	json_t *bare = json_copy((json_t *)spec);
 	char *env = json_dumps(json_object_get(spec, "env"), JSON_COMPACT);
@@ -243,6 +252,8 @@ int store_job_insert(struct store *store, const char *name, const json_t *spec,
 	sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
 	bind_text_or_null(st, 4, env);
 	sqlite3_bind_int64(st, 5, time_now_ms());
+	bind_text_or_null(st, 6, json_string_value(json_object_get(spec, "queue")));
+	sqlite3_bind_int64(st, 7, json_integer_value(json_object_get(spec, "priority")));
 	free(text);
 	free(env);
 	if (store_step_done(store, st) < 0)
@@ -612,6 +623,152 @@ int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss, 
 	return ret;
 }
 
+/* ---- the queue ---- */
+
+static int64_t *store_query_ids(struct store *store, const char *sql, int64_t param, int bind,
+				const char *text);
+
+char *store_job_reason(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT reason FROM jobs WHERE id = ?");
+	char *reason = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		reason = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return reason;
+}
+
+json_t *store_job_gpus(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT gpus FROM jobs WHERE id = ?");
+	json_t *gpus = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		gpus = column_json(st, 0);
+	sqlite3_finalize(st);
+	return gpus;
+}
+
+int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET gpus = ? WHERE id = ?");
+	char *text = gpus ? json_dumps(gpus, JSON_COMPACT) : NULL;
+
+	if (!st) {
+		free(text);
+		return -1;
+	}
+	bind_text_or_null(st, 1, text);
+	sqlite3_bind_int64(st, 2, id);
+	free(text);
+	return store_step_done(store, st);
+}
+
+int64_t *store_job_ids_queued(struct store *store)
+{
+	return store_query_ids(store, "SELECT id FROM jobs WHERE state = 'queued' "
+				      "ORDER BY priority DESC, id", 0, 0, NULL);
+}
+
+json_t *store_gpu_holders(struct store *store)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT id, gpus, spec FROM jobs WHERE gpus IS NOT NULL AND state IN "
+		"('starting','running','paused','stopping','restarting')");
+	json_t *list = json_array();
+
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		json_t *spec = column_json(st, 2);
+		json_t *mem = json_object_get(spec, "gpu_mem");
+
+		json_array_append_new(list, json_pack("{sIsosO}", "id",
+					(json_int_t)sqlite3_column_int64(st, 0), "gpus",
+					column_json(st, 1), "gpu_mem", mem ? mem : json_null()));
+		json_decref(spec);
+	}
+	if (st)
+		sqlite3_finalize(st);
+	return list;
+}
+
+int store_queue_running(struct store *store, const char *queue)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT count(*) FROM jobs WHERE queue = ? AND state IN "
+		"('starting','running','paused','stopping','restarting')");
+	int n = 0;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int store_queue_get(struct store *store, const char *queue, int *parallel, int *paused)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT parallel, paused FROM queues WHERE name = ?");
+
+	*parallel = 0;
+	*paused = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*parallel = sqlite3_column_int(st, 0);
+		*paused = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int store_queue_set(struct store *store, const char *queue, int parallel, int paused)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"INSERT INTO queues(name, parallel, paused) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(name) DO UPDATE SET parallel = ?2, paused = ?3");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, parallel);
+	sqlite3_bind_int(st, 3, paused);
+	return store_step_done(store, st);
+}
+
+json_t *store_queues_json(struct store *store)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT q, (SELECT parallel FROM queues WHERE name = q), "
+		"(SELECT paused FROM queues WHERE name = q), "
+		"(SELECT count(*) FROM jobs WHERE queue = q AND state IN "
+		"('starting','running','paused','stopping','restarting')), "
+		"(SELECT count(*) FROM jobs WHERE queue = q AND state IN ('queued','held')) "
+		"FROM (SELECT name AS q FROM queues UNION SELECT DISTINCT queue FROM jobs "
+		"WHERE queue IS NOT NULL AND state IN " ACTIVE_STATES ") ORDER BY q");
+	json_t *list = json_array();
+
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		json_array_append_new(list, json_pack("{sssisbsisi}", "name",
+					(const char *)sqlite3_column_text(st, 0), "parallel",
+					sqlite3_column_int(st, 1), "paused", sqlite3_column_int(st, 2),
+					"running", sqlite3_column_int(st, 3), "queued",
+					sqlite3_column_int(st, 4)));
+	}
+	if (st)
+		sqlite3_finalize(st);
+	return list;
+}
+
 int store_machine_sample_add(struct store *store, const struct machine_sample *m)
 {
 	sqlite3_stmt *st = store_prepare(store,
@@ -740,7 +897,7 @@ int64_t store_job_active_by_name(struct store *store, const char *name)
 
 #define JOB_COLUMNS                                                                         \
 	"id, name, state, reason, spec, created_at, started_at, ended_at, exit_code, signal, " \
-	"pid, restarts, checkpoint, progress"
+	"pid, restarts, checkpoint, progress, queue, priority, gpus"
 
 /* The command as an argv array: the spec's argv, or sh -c for --sh. */
 static json_t *spec_command(const json_t *spec)
@@ -776,7 +933,10 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_object_set_new(job, "started_at", column_time(st, 6));
 	json_object_set_new(job, "ended_at", column_time(st, 7));
 	json_object_set_new(job, "restarts", json_integer(sqlite3_column_int(st, 11)));
-	json_object_set_new(job, "gpus", json_array());
+	json_object_set_new(job, "gpus", sqlite3_column_type(st, 16) == SQLITE_NULL
+						 ? json_array() : column_json(st, 16));
+	json_object_set_new(job, "queue", column_text(st, 14));
+	json_object_set_new(job, "priority", json_integer(sqlite3_column_int(st, 15)));
 	json_object_set_new(job, "progress", column_json(st, 13));
 	json_object_set_new(job, "checkpoint", column_text(st, 12));
 	json_object_set_new(job, "cpu_percent", json_null());

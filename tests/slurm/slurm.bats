@@ -208,3 +208,15 @@ slurm_id() {
 	run tc run --on slurm --partition 'a b' -- true
 	[ "$status" -eq 2 ]
 }
+
+@test "local-only options are refused with --on slurm, --gpus takes a count there" {
+	run tc run --on slurm --gpus 0,1 -- true
+	[ "$status" -eq 2 ]
+	[[ $output == *"with --on slurm give a count"* ]]
+	for opt in "--queue q" "--after 1" "--hold" "--priority 3" "--nice 5" "--hang-timeout 1m"; do
+		run tc run --on slurm $opt -- true
+		[ "$status" -eq 2 ]
+		[[ $output == *"cannot be used with --on slurm"* ]]
+	done
+	[ "$(tc ls -a --json | jq length)" -eq 0 ]
+}

@@ -421,6 +421,28 @@ static void test_gone_process(void **state)
 	assert_int_equal(proc_alive(pid, 12345), 0);
 }
 
+/* Our own arguments, NUL-separated as the kernel keeps them, and our owner. */
+static void test_cmdline_and_uid_self(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	(void)state;
+	assert_true(n > 0);
+	exe[n] = '\0';
+	assert_int_equal(proc_read_cmdline(getpid(), &sb), 0);
+	assert_true(sb.len > 0);
+	assert_int_equal(sb.buf[sb.len - 1], '\0');
+	assert_non_null(strstr(exe, strrchr(sb.buf, '/') ? strrchr(sb.buf, '/') : sb.buf));
+	assert_int_equal(proc_read_uid(getpid()), (int64_t)getuid());
+	strbuf_release(&sb);
+
+	assert_int_equal(proc_read_cmdline(0x7ffffff0, &sb), -1);
+	assert_int_equal(proc_read_uid(0x7ffffff0), -1);
+	strbuf_release(&sb);
+}
+
 static void test_zombie_is_not_alive(void **state)
 {
 	struct proc_stat st;
@@ -629,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_read_stat_self),
 		cmocka_unit_test(test_alive_self),
 		cmocka_unit_test(test_gone_process),
+		cmocka_unit_test(test_cmdline_and_uid_self),
 		cmocka_unit_test_setup_teardown(test_zombie_is_not_alive, setup_kids, teardown_kids),
 		cmocka_unit_test_setup_teardown(test_descendants, setup_kids, teardown_kids),
 	};

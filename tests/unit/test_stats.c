@@ -324,7 +324,7 @@ static void test_hint_gpu_idle(void **state)
 	series_init(s, 12, 0, 1000);
 	for (int i = 0; i < 12; i++)
 		s[i].gpu_util = gpu[i];
-	assert_hints(s, 12, 8, "GPU idle 40% of the time");
+	assert_hints(s, 12, 8, "GPU idle 40% of the time — waiting for data or for CPU work between steps?");
 	/* 1 idle sample in 10 known is not worth a hint, and 5% is not idle */
 	s[0].gpu_util = 90;
 	s[1].gpu_util = 5;
@@ -332,7 +332,12 @@ static void test_hint_gpu_idle(void **state)
 	assert_hints(s, 12, 8, "");
 	/* 2 in 10 is exactly the threshold */
 	s[1].gpu_util = 4;
-	assert_hints(s, 12, 8, "GPU idle 20% of the time");
+	assert_hints(s, 12, 8, "GPU idle 20% of the time — waiting for data or for CPU work between steps?");
+	/* busy all the time, but at a quarter of the GPU: the input pipeline */
+	for (int i = 0; i < 12; i++)
+		s[i].gpu_util = 23;
+	assert_hints(s, 12, 8, "GPU utilization averaged 23%: input pipeline bound? More data-loader "
+			       "workers, pin_memory, or a larger batch");
 	/* nothing known: nothing said */
 	for (int i = 0; i < 12; i++)
 		s[i].gpu_util = -1;
