@@ -117,6 +117,7 @@ slurm_id() {
 @test "a --time-limit job on slurm ends time-limit" {
 	start --on slurm -n tl --time-limit 2s --checkpoint "$CKGLOB" -- "$TRAIN_SIM" --checkpoint-dir ck --epochs 100000 --epoch-time 0.1
 	wait_for 60 job_ended tl
+	tc show tl # printed when the test fails
 	[ "$(job_field tl state)" = stopped ]
 	[[ $(job_field tl reason) == time-limit* ]]
 	[[ $(job_field tl reason) == *"checkpoint saved"* ]]
