@@ -40,7 +40,8 @@ LIB_SRC    := $(wildcard src/lib/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 SHIM_SRC   := $(wildcard src/shim/*.c)
-TRAINCTL_SRC := src/main.c $(CLI_SRC) $(DAEMON_SRC) $(SHIM_SRC) $(LIB_SRC)
+BACKEND_SRC := $(wildcard src/backend/*.c)
+TRAINCTL_SRC := src/main.c $(CLI_SRC) $(DAEMON_SRC) $(SHIM_SRC) $(BACKEND_SRC) $(LIB_SRC)
 
 # Quiet by default; `make V=1` shows the commands.
 ifeq ($(V),1)
@@ -107,7 +108,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
 bats: all $(HELPER_BIN)
-	BUILD=$(BUILD) bats tests/cli
+	BUILD=$(BUILD) bats tests/cli tests/slurm
 
 asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \

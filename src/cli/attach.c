@@ -270,6 +270,9 @@ static int attach_check(struct cmd_ctx *ctx, const json_t *job, const char *labe
 	if (state && job_state_is_final((enum job_state)job_state_parse(state)))
 		return err_set(&ctx->err, "%s has ended (%s): see its output with 'trainctl log %lld'",
 			       label, state, id);
+	if (!strcmp(json_string_value(json_object_get(spec, "on")) ?: "", "slurm"))
+		return err_set(&ctx->err, "%s runs on slurm: a batch job has no terminal to attach "
+					  "to; follow its output with 'trainctl log -f %lld'", label, id);
 	if (json_is_false(json_object_get(spec, "pty")))
 		return err_set(&ctx->err, "%s has no terminal (it was started with --no-pty): follow "
 					  "it with 'trainctl log -f %lld', write to it with "

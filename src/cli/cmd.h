@@ -43,7 +43,7 @@ struct cmd_entry {
 	const char *details; /* extra paragraph for --help, or NULL */
 };
 
-#define OPT_MAX 32
+#define OPT_MAX 48
 
 struct cmd_ctx {
 	const struct cmd_entry *cmd;

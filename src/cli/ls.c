@@ -265,7 +265,14 @@ static void print_show_spec(const json_t *spec)
 		 signal_name((int)json_integer_value(json_object_get(spec, "stop_signal"))), grace);
 	print_field("Stop:", buf);
 	format_size(log_max, size, sizeof(size));
-	if (log_max > 0)
+	if (json_is_integer(json_object_get(spec, "slurm_job_id"))) {
+		snprintf(buf, sizeof(buf), "slurm job %lld%s%s",
+			 (long long)json_integer_value(json_object_get(spec, "slurm_job_id")),
+			 json_object_get(spec, "partition") ? ", partition " : "",
+			 json_string_value(json_object_get(spec, "partition")) ?: "");
+		print_field("On:", buf);
+		snprintf(buf, sizeof(buf), "written by slurm (sbatch --output, appended)");
+	} else if (log_max > 0)
 		snprintf(buf, sizeof(buf), "%s, log rotated at %s (3 kept)",
 			 json_is_false(json_object_get(spec, "pty")) ? "pipes" : "pty", size);
 	else

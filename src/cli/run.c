@@ -52,6 +52,11 @@ enum {
 	OPT_PRIORITY,
 	OPT_HOLD,
 	OPT_ON_EXIT,
+	OPT_ON,
+	OPT_PARTITION,
+	OPT_NODES,
+	OPT_NTASKS_PER_NODE,
+	OPT_ACCOUNT,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -86,6 +91,11 @@ static const struct opt_spec run_opts[] = {
 	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
 	{ 'w', "wait", OPT_FLAG, NULL, "wait with a live progress line; exit with the job's status" },
 	{ OPT_DETACH_KEY, "detach-key", OPT_VALUE, "KEY", "with -a: detach with KEY (default ctrl-\\)" },
+	{ OPT_ON, "on", OPT_VALUE, "BACKEND", "local (default: this machine) or slurm (sbatch)" },
+	{ OPT_PARTITION, "partition", OPT_VALUE, "P", "with --on slurm: the partition" },
+	{ OPT_ACCOUNT, "account", OPT_VALUE, "A", "with --on slurm: the account to charge" },
+	{ OPT_NODES, "nodes", OPT_VALUE, "N", "with --on slurm: nodes, under srun with MASTER_ADDR etc." },
+	{ OPT_NTASKS_PER_NODE, "ntasks-per-node", OPT_VALUE, "N", "with --on slurm: tasks per node, under srun" },
 	{ 0 },
 };
 
@@ -404,6 +414,83 @@ static int parse_progress(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+/* A positive count for a Slurm option. */
+static int parse_count(struct cmd_ctx *ctx, int key, const char *option, json_t *spec,
+		       const char *field)
+{
+	const char *text = opt_value(ctx, key);
+	int n;
+
+	if (!text)
+		return 0;
+	if (parse_uint(text, &n) < 0 || n < 1)
+		return err_usage(&ctx->err, "invalid --%s '%s' (expected a number, at least 1)", option,
+				 text);
+	json_object_set_new(spec, field, json_integer(n));
+	return 0;
+}
+
+static int parse_slurm_name(struct cmd_ctx *ctx, int key, const char *option, json_t *spec)
+{
+	const char *text = opt_value(ctx, key);
+
+	if (!text)
+		return 0;
+	if (!*text || strpbrk(text, " \t\n\r\"'"))
+		return err_usage(&ctx->err, "invalid --%s '%s' (expected a slurm %s name)", option,
+				 text, option);
+	json_object_set_new(spec, option, json_string(text));
+	return 0;
+}
+
+/*
+ * --on slurm and its options. A job on Slurm has no shim on this machine:
+ * what only a shim does (a terminal, log rotation, nice, progress parsing,
+ * hang detection) cannot be asked for with it.
+ */
+static int parse_backend(struct cmd_ctx *ctx, json_t *spec)
+{
+	static const struct { int key; const char *name; } slurm_only[] = {
+		{ OPT_PARTITION, "--partition" }, { OPT_ACCOUNT, "--account" },
+		{ OPT_NODES, "--nodes" }, { OPT_NTASKS_PER_NODE, "--ntasks-per-node" },
+	};
+	static const struct { int key; const char *name; } local_only[] = {
+		{ 'a', "--attach" }, { OPT_NO_PTY, "--no-pty" }, { OPT_NICE, "--nice" },
+		{ OPT_LOG_MAX, "--log-max" }, { OPT_PROGRESS_REGEX, "--progress-regex" },
+		{ OPT_PROGRESS_TOTAL, "--progress-total" }, { OPT_HANG_TIMEOUT, "--hang-timeout" },
+		{ OPT_ON_HANG, "--on-hang" }, { OPT_DETACH_KEY, "--detach-key" },
+		{ OPT_GPU_MEM, "--gpu-mem" }, { OPT_QUEUE, "--queue" }, { OPT_AFTER, "--after" },
+		{ OPT_PRIORITY, "--priority" }, { OPT_HOLD, "--hold" },
+	};
+	const char *on = opt_value(ctx, OPT_ON);
+	int slurm = on && strcmp(on, "slurm") == 0;
+
+	if (on && !slurm && strcmp(on, "local") != 0)
+		return err_usage(&ctx->err, "invalid --on '%s' (expected local or slurm)", on);
+	for (size_t i = 0; i < sizeof(slurm_only) / sizeof(slurm_only[0]); i++) {
+		if (!slurm && opt_count(ctx, slurm_only[i].key))
+			return err_usage(&ctx->err, "%s needs --on slurm", slurm_only[i].name);
+	}
+	for (size_t i = 0; i < sizeof(local_only) / sizeof(local_only[0]); i++) {
+		if (slurm && opt_count(ctx, local_only[i].key))
+			return err_usage(&ctx->err, "%s cannot be used with --on slurm (a slurm job has "
+						    "no supervisor on this machine)", local_only[i].name);
+	}
+	if (!slurm)
+		return 0;
+	if (json_is_array(json_object_get(spec, "gpus")))
+		return err_usage(&ctx->err, "--gpus %s names GPUs of this machine: with --on slurm give "
+					    "a count (slurm picks the GPUs)", opt_value(ctx, OPT_GPUS));
+	json_object_set_new(spec, "on", json_string("slurm"));
+	return parse_slurm_name(ctx, OPT_PARTITION, "partition", spec) < 0 ||
+			       parse_slurm_name(ctx, OPT_ACCOUNT, "account", spec) < 0 ||
+			       parse_count(ctx, OPT_NODES, "nodes", spec, "nodes") < 0 ||
+			       parse_count(ctx, OPT_NTASKS_PER_NODE, "ntasks-per-node", spec,
+					   "ntasks_per_node") < 0
+		       ? -1
+		       : 0;
+}
+
 static json_t *build_spec(struct cmd_ctx *ctx)
 {
 	json_t *spec = json_object();
@@ -411,7 +498,7 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	if (build_command(ctx, spec) < 0 || check_env_sets(ctx) < 0 || parse_limits(ctx, spec) < 0 ||
 	    parse_progress(ctx, spec) < 0 || parse_restart(ctx, spec) < 0 ||
 	    parse_hang(ctx, spec) < 0 || parse_limits_options(ctx, spec) < 0 ||
-	    parse_queue_options(ctx, spec) < 0 ||
+	    parse_queue_options(ctx, spec) < 0 || parse_backend(ctx, spec) < 0 ||
 	    resolve_cwd(ctx, spec) < 0) {
 		json_decref(spec);
 		return NULL;
@@ -579,9 +666,14 @@ const struct cmd_entry cmd_run = {
 		   "  trainctl run -e CUDA_VISIBLE_DEVICES=1 --stop-timeout 2m python train.py\n"
 		   "  trainctl run --sh 'python prep.py && python train.py'\n"
 		   "  trainctl run -n exp -a -- python train.py      (detach with ctrl-\\)\n"
-		   "  trainctl run -w --progress-total 3 -- python hf_train.py\n\n"
+		   "  trainctl run -w --progress-total 3 -- python hf_train.py\n"
+		   "  trainctl run --on slurm --partition gpu --gpus 1 -- python train.py\n\n"
 		   "Progress is read from the output without any option for 'Epoch 3/10',\n"
 		   "'epoch 3 of 10', tqdm bars, PyTorch Lightning and Hugging Face Trainer logs.\n"
 		   "With --wait, run exits with the job's status; Ctrl-C asks whether to stop\n"
-		   "the job or only to stop waiting.",
+		   "the job or only to stop waiting.\n\n"
+		   "With --on slurm the job is submitted with sbatch (its id is shown in its\n"
+		   "reason) and followed by the daemon: ls, show, log -f, stop, kill, wait and\n"
+		   "restart work on it. --gpus, --cpu-limit, --mem-limit and --time-limit\n"
+		   "become --gres, --cpus-per-task, --mem and --time.",
 };

@@ -26,6 +26,7 @@ struct active;
 struct waiter;
 struct watched;
 struct sampling;
+struct slurm;
 struct daemon_gpus;
 struct onexit;
 struct notify;
@@ -44,6 +45,7 @@ struct daemon {
 	struct waiter *waiters;
 	struct watched *watched;
 	struct sampling *sampling;
+	struct slurm *slurm; /* Slurm jobs and commands in flight (backend/slurm.c) */
 	struct daemon_gpus *gpus;
 	int sched_dirty;        /* something changed that may let a queued job start */
 	int sched_waiting_gpus; /* a queued job waits for GPUs: look again now and then */

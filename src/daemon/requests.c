@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/slurm.h"
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
 #include "daemon/sampling.h"
@@ -212,7 +213,9 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 	spec_add_defaults(d, spec);
 	if (validate_spec(d, spec, err) < 0 || resolve_after(d, spec, err) < 0)
 		return NULL;
-	if (spec_waits(spec) && (state = sched_check_spec(d, spec, err)) < 0)
+	/* A job for Slurm waits in Slurm's queue, not in ours. */
+	if (!slurm_spec_wanted(spec) && spec_waits(spec) &&
+	    (state = sched_check_spec(d, spec, err)) < 0)
 		return NULL;
 	if (store_job_insert(d->store, name, spec, (enum job_state)state, &id, err) < 0)
 		return NULL;
@@ -541,16 +544,18 @@ static json_t *request_kill(struct daemon *d, struct client *c, const json_t *re
 	int sig = (int)req_int(req, "signal", SIGKILL);
 	json_t *reply;
 
-	(void)c;
 	if (!ids)
 		return NULL;
-	reply = request_each_shim(d, ids, "signal", sig, kill_state(sig), NULL, err);
+	if (slurm_owns(d, ids[0]))
+		reply = slurm_control(d, c, ids, "signal", sig, err);
+	else
+		reply = request_each_shim(d, ids, "signal", sig, kill_state(sig), NULL, err);
 	free(ids);
 	return reply;
 }
 
-static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pause,
-				    struct err *err)
+static json_t *request_pause_resume(struct daemon *d, struct client *c, const json_t *req,
+				    int pause, struct err *err)
 {
 	int64_t *ids = resolve_jobs(d, req, err);
 	json_t *reply;
@@ -566,8 +571,12 @@ static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pau
 		free(ids);
 		return NULL;
 	}
-	reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
-				  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed", err);
+	if (slurm_owns(d, ids[0]))
+		reply = slurm_control(d, c, ids, pause ? "pause" : "resume", 0, err);
+	else
+		reply = request_each_shim(d, ids, pause ? "pause" : "resume", 0,
+					  pause ? JOB_PAUSED : JOB_RUNNING, pause ? "paused" : "resumed",
+					  err);
 	free(ids);
 	return reply;
 }
@@ -575,15 +584,13 @@ static json_t *request_pause_resume(struct daemon *d, const json_t *req, int pau
 static json_t *request_pause(struct daemon *d, struct client *c, const json_t *req,
 			     struct err *err)
 {
-	(void)c;
-	return request_pause_resume(d, req, 1, err);
+	return request_pause_resume(d, c, req, 1, err);
 }
 
 static json_t *request_resume(struct daemon *d, struct client *c, const json_t *req,
 			      struct err *err)
 {
-	(void)c;
-	return request_pause_resume(d, req, 0, err);
+	return request_pause_resume(d, c, req, 0, err);
 }
 
 static json_t *request_send(struct daemon *d, struct client *c, const json_t *req,

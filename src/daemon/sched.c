@@ -7,6 +7,7 @@
 
 #include "daemon/gpus.h"
 #include "daemon/restart.h"
+#include "backend/slurm.h"
 #include "daemon/supervise.h"
 #include "lib/parse.h"
 #include "lib/xmalloc.h"
@@ -355,6 +356,10 @@ static int sched_pass(struct daemon *d, int64_t mine, struct client *c, struct e
 		char why[320];
 		struct err start_err = { 0 };
 
+		if (slurm_owns(d, *id)) { /* queued in Slurm, submitted already */
+			json_decref(spec);
+			continue;
+		}
 		switch (sched_consider(d, *id, spec, &gpus, &picked, why, sizeof(why))) {
 		case CANCEL:
 			supervise_end_unstarted(d, *id, JOB_CANCELLED, why);

@@ -29,6 +29,8 @@
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
 #include "daemon/gpus.h"
+#include "backend/slurm.h"
+#include "backend/slurm_call.h"
 #include "daemon/reasons.h"
 #include "daemon/onexit.h"
 #include "daemon/restart.h"
@@ -107,7 +109,7 @@ int64_t supervise_job_of_shim(struct daemon *d, pid_t pid)
 
 int supervise_is_active(struct daemon *d, int64_t id)
 {
-	return active_find(d, id) != NULL;
+	return active_find(d, id) != NULL || slurm_owns(d, id);
 }
 
 static void active_close_report(struct active *a)
@@ -228,6 +230,11 @@ static void waiters_check(struct daemon *d)
 	}
 }
 
+void supervise_notify(struct daemon *d)
+{
+	waiters_check(d);
+}
+
 void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, const char *op)
 {
 	struct waiter *w = xcalloc(1, sizeof(*w));
@@ -262,6 +269,7 @@ void supervise_forget_client(struct daemon *d, struct client *c)
 		if (a->run_client == c)
 			a->run_client = NULL;
 	}
+	slurm_forget_client(d, c);
 }
 
 /*
@@ -558,6 +566,10 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	struct active *a;
 	pid_t pid;
 
+	if (slurm_spec_wanted(spec)) {
+		json_decref(full);
+		return slurm_start(d, id, spec, c, err);
+	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));
 	add_gpu_env(d, id, full);
@@ -597,6 +609,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 
 void supervise_release(struct daemon *d)
 {
+	slurm_release(d);
 	while (d->active)
 		active_free(d, d->active);
 	while (d->waiters) {
@@ -611,8 +624,11 @@ void supervise_reap(struct daemon *d)
 	pid_t pid;
 	int status;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+	/* Shims are watched through pidfds; on-exit commands and Slurm commands want their status. */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		onexit_reaped(d, pid, status);
+		slurm_call_reaped(d, pid, status);
+	}
 }
 
 /* Adopt a live shim found at start-up; 0 if it is not (or no longer) alive. */
@@ -647,16 +663,16 @@ void supervise_recover(struct daemon *d)
 	int64_t *ids = store_job_ids_active(d->store);
 
 	for (int64_t *id = ids; *id >= 0; id++) {
+		int state = store_job_state(d->store, *id);
 		char *exit_path;
 		int ended;
-
-		int state = store_job_state(d->store, *id);
 
 		/*
 		 * Between attempts, and before the first, there is no shim: the watchdog
 		 * starts the next attempt when due, the queue starts waiting jobs.
 		 */
-		if (state == JOB_RESTARTING || state == JOB_QUEUED || state == JOB_HELD)
+		if (slurm_adopt(d, *id) || state == JOB_RESTARTING || state == JOB_QUEUED ||
+		    state == JOB_HELD)
 			continue;
 		exit_path = paths_job_exit(&d->paths, *id);
 		ended = access(exit_path, F_OK) == 0;
@@ -674,9 +690,16 @@ json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct
 	struct timeval tv = { .tv_sec = 5 };
 	struct strbuf buf = STRBUF_INIT;
 	json_t *reply = NULL;
-	int fd = sock_connect(path, err);
+	int fd = -1;
 
+	if (slurm_owns(d, id)) {
+		err_set(err, "job %lld runs on slurm: '%s' needs a job of this machine", (long long)id,
+			json_string_value(json_object_get(req, "op")));
+		goto out;
+	}
+	fd = sock_connect(path, err);
 	free(path);
+	path = NULL;
 	if (fd < 0)
 		goto out;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -688,6 +711,7 @@ json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct
 	}
 	close(fd);
 out:
+	free(path);
 	strbuf_release(&buf);
 	json_decref(req);
 	return reply;
@@ -720,6 +744,10 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 	store_event_add(d->store, id, "stop", "%s, then SIGKILL after %s%s%s",
 			signal_name(sig ? sig : SIGTERM), grace, cause ? ": " : "", cause ? cause : "");
 	store_job_set_state(d->store, id, JOB_STOPPING, NULL);
+	if (slurm_owns(d, id)) {
+		json_decref(req);
+		return slurm_stop(d, id, sig ? sig : SIGTERM, timeout_ms, err);
+	}
 	json_decref(supervise_shim_request(d, id, req, err));
 	return err->msg[0] ? -1 : 0;
 }

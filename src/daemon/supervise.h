@@ -57,6 +57,8 @@ int64_t supervise_job_of_shim(struct daemon *d, pid_t pid);
 /* Is the job's shim known and alive? */
 int supervise_is_active(struct daemon *d, int64_t id);
 
+/* Jobs may have ended: answer the clients waiting for them. */
+void supervise_notify(struct daemon *d);
 /* Answer `c` once every job in ids (-1 terminated, copied) is final. */
 void supervise_wait(struct daemon *d, struct client *c, const int64_t *ids, const char *op);
 /* A client went away: forget what it waited for. */

@@ -943,6 +943,8 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_object_set_new(job, "checkpoint", column_text(st, 12));
 	json_object_set_new(job, "cpu_percent", json_null());
 	json_object_set_new(job, "rss_bytes", json_null());
+	if (json_is_integer(json_object_get(spec, "slurm_job_id")))
+		json_object_set(job, "slurm_job_id", json_object_get(spec, "slurm_job_id"));
 	json_object_set_new(job, "spec", spec);
 	return job;
 }
