@@ -10,6 +10,7 @@
 #include "cli/client.h"
 #include "cli/cmd.h"
 #include "lib/proto.h"
+#include "lib/slurm_script.h"
 #include "lib/sock.h"
 
 static const struct export_format {
@@ -17,7 +18,22 @@ static const struct export_format {
 	export_fn write;
 } export_formats[] = {
 	{ "systemd", export_systemd },
+	{ "slurm", export_slurm },
 };
+
+int export_slurm(const json_t *job, struct strbuf *out, struct err *err)
+{
+	json_t *spec = json_copy(json_object_get(job, "spec"));
+	int ret;
+
+	if (!spec)
+		return err_set(err, "the daemon sent no settings for the job");
+	if (json_is_string(json_object_get(job, "log")))
+		json_object_set(spec, "log", json_object_get(job, "log"));
+	ret = slurm_script_build(spec, out, err);
+	json_decref(spec);
+	return ret;
+}
 
 #define NFORMATS (sizeof(export_formats) / sizeof(export_formats[0]))
 
@@ -64,7 +80,7 @@ static int export_main(struct cmd_ctx *ctx)
 	int ret;
 
 	if (!name)
-		return err_usage(&ctx->err, "export: missing --format (expected --format systemd)");
+		return err_usage(&ctx->err, "export: missing --format (expected --format systemd or --format slurm)");
 	if (!(format = export_find(name, &ctx->err)))
 		return -1;
 	req = proto_request("show");
@@ -82,25 +98,27 @@ static int export_main(struct cmd_ctx *ctx)
 }
 
 static const struct opt_spec export_opts[] = {
-	{ 'f', "format", OPT_VALUE, "FORMAT", "systemd: a .service unit that runs the job" },
+	{ 'f', "format", OPT_VALUE, "FORMAT", "systemd (a .service unit) or slurm (an sbatch script)" },
 	{ 'o', "output", OPT_VALUE, "FILE", "write to FILE instead of standard output" },
 	{ 0 },
 };
 
 const struct cmd_entry cmd_export = {
 	.name = "export",
-	.brief = "write a job as a systemd service",
+	.brief = "write a job as a systemd service or an sbatch script",
 	.synopsis = "JOB",
 	.summary = "Write a job as a file for another system: with --format systemd, a service\n"
 		   "unit that runs the same command, in the same directory, with the same\n"
-		   "environment, stop signal and grace period, restart policy and limits.",
+		   "environment, stop signal and grace period, restart policy and limits;\n"
+		   "with --format slurm, the sbatch script run --on slurm would submit.",
 	.opts = export_opts,
 	.min_args = 1,
 	.max_args = 1,
 	.fn = export_main,
 	.details = "Example:\n"
 		   "  trainctl export exp --format systemd -o ~/.config/systemd/user/exp.service\n"
-		   "  systemctl --user daemon-reload && systemctl --user start exp\n\n"
+		   "  systemctl --user daemon-reload && systemctl --user start exp\n"
+		   "  trainctl export exp --format slurm -o exp.sbatch && sbatch exp.sbatch\n\n"
 		   "What systemd has no equivalent for (checkpoints, hang detection, progress,\n"
 		   "the terminal) is named in a comment at the top of the unit.",
 };

@@ -17,4 +17,11 @@ typedef int (*export_fn)(const json_t *job, struct strbuf *out, struct err *err)
 /* A systemd service unit that runs the job (systemd.c). */
 int export_systemd(const json_t *job, struct strbuf *out, struct err *err);
 
+/*
+ * The sbatch script `run --on slurm` would submit (lib/slurm_script), with
+ * its output to the job's log. It runs in the environment it is submitted
+ * from, as sbatch does.
+ */
+int export_slurm(const json_t *job, struct strbuf *out, struct err *err);
+
 #endif

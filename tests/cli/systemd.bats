@@ -177,3 +177,20 @@ at_least() { # at_least N PATTERN
 	wait "$daemon"
 	! grep -q '^<' "$BATS_TEST_TMPDIR/plain"
 }
+
+@test "export --format slurm prints the sbatch script run --on slurm would submit" {
+	start -n exp --mem-limit 4G --cpu-limit 150% --time-limit 90m --stop-timeout 45s -- sh -c 'echo "a b"; exit 0'
+	tc wait exp
+	run tc export exp --format slurm
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = '#!/bin/bash' ]
+	grep -qx '#SBATCH --job-name=exp' <<<"$output"
+	grep -qx "#SBATCH --chdir=$PWD" <<<"$output"
+	grep -qx "#SBATCH --output=$TRAINCTL_HOME/logs/$ID.log" <<<"$output"
+	grep -qx '#SBATCH --cpus-per-task=2' <<<"$output"
+	grep -qx '#SBATCH --mem=4096M' <<<"$output"
+	grep -qx '#SBATCH --time=1:30:00' <<<"$output"
+	grep -qx '#SBATCH --signal=B:TERM@45' <<<"$output"
+	grep -q "^exec 'sh' '-c' 'echo \"a b\"; exit 0'" <<<"$output"
+	bash -n <(printf '%s\n' "$output")
+}
