@@ -68,6 +68,7 @@ static int check(unsigned long long bytes, int nfiles, char **files)
 
 		if (!fp)
 			continue;
+		len = 0; /* a line never spans two files */
 		while ((c = getc_unlocked(fp)) != EOF) {
 			if (c == '\r')
 				continue;

@@ -14,7 +14,8 @@ against trainctl except what a subcommand says it measures).
         run CMD (a submission that returns at once), wait for the job to
         create DONE (it has written everything), then for the captured files
         to stop growing; print the seconds from CMD's start to the last
-        growth, and the files oldest first
+        growth (-1 if the job was not done within SECS), the bytes captured,
+        and the files oldest first
   tool.py stopwatch --match TEXT SECS -- CMD...
         note the live processes matching TEXT, run CMD (a stop), and print
         the milliseconds until all of them are gone (-1 if some are still
@@ -119,10 +120,10 @@ def capture(args):
         elif os.path.exists(done) and now - last_change > 1.0:
             break
         time.sleep(0.02)
-    _, files = total_size(patterns)
+    size, files = total_size(patterns)
     files.sort(key=lambda f: os.stat(f).st_mtime_ns)
     finished = os.path.exists(done)
-    print(f"{last_change - t0:.3f}" if finished else "-1", *files)
+    print(f"{last_change - t0:.3f}" if finished else "-1", size, *files)
 
 
 def stopwatch(args):
