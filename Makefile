@@ -5,6 +5,7 @@
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make demo       the quick-start demo (scripts/demo)
+#   make bench      the benchmarks against peer tools (bench/run, writes bench/RESULTS.md)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -63,7 +64,7 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
 # The tests' fake NVML (tests/fake-nvml/README.md), selected with TRAINCTL_NVML_LIB.
 FAKE_NVML := $(BUILD)/tests/fake-nvml/libnvidia-ml.so.1
 
-.PHONY: all check check-e2e unit bats asan install uninstall clean deps demo
+.PHONY: all check check-e2e unit bats asan install uninstall clean deps demo bench
 all: $(TRAINCTL) $(TRAINSIM) $(FAKE_NVML)
 
 $(BUILD)/obj/%.o: %.c
@@ -88,6 +89,17 @@ $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(LIB_SRC))
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/tests/%: $(call obj,tests/helpers/%.c)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@
+
+# Benchmark helpers; sampler-cost links the library to time the daemon's own sampling pass.
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+$(BUILD)/bench/sampler-cost: $(call obj,bench/sampler-cost.c) $(call obj,$(LIB_SRC))
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(call obj,bench/%.c)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@
 
@@ -122,6 +134,9 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/trainctl $(DESTDIR)$(PREFIX)/bin/train-sim \
 	      $(DESTDIR)$(PREFIX)/share/man/man1/trainctl.1
+
+bench: all $(BENCH_BIN)
+	BUILD=$(BUILD) bench/run
 
 deps:
 	scripts/install-deps
