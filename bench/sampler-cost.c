@@ -7,8 +7,6 @@
  *
  *   sampler-cost PASSES ROOT_PID...
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -23,24 +21,11 @@ static double cpu_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static long proc_count(void)
-{
-	DIR *dir = opendir("/proc");
-	struct dirent *de;
-	long n = 0;
-
-	while (dir && (de = readdir(dir)) != NULL)
-		n += isdigit((unsigned char)de->d_name[0]) != 0;
-	if (dir)
-		closedir(dir);
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	long passes = argc > 2 ? strtol(argv[1], NULL, 10) : 0;
 	size_t n = argc > 2 ? (size_t)(argc - 2) : 0;
-	pid_t *roots = calloc(n ? n : 1, sizeof(*roots));
+	struct sampler_job *roots = calloc(n ? n : 1, sizeof(*roots));
 	struct sample *out = calloc(n ? n : 1, sizeof(*out));
 	struct sampler *s = sampler_new();
 
@@ -49,19 +34,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (size_t i = 0; i < n; i++)
-		roots[i] = (pid_t)strtol(argv[2 + i], NULL, 10);
+		roots[i].root = (pid_t)strtol(argv[2 + i], NULL, 10); /* no meter: the /proc pass */
 	for (long p = 0; p < passes; p++) {
-		long visited = proc_count(), in_trees = 0;
 		struct timespec now;
-		double t0;
+		long in_trees = 0;
+		size_t visited;
+		double t0, us;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		t0 = cpu_us();
-		sampler_sample(s, roots, n, 0, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, out);
-		double us = cpu_us() - t0;
+		visited = sampler_sample(s, roots, n, SAMPLE_PROCS,
+					 (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, out);
+		us = cpu_us() - t0;
 		for (size_t i = 0; i < n; i++)
 			in_trees += out[i].procs;
-		printf("%.3f %ld %ld\n", us / (double)(visited ? visited : 1), visited, in_trees);
+		printf("%.3f %zu %ld\n", us / (double)(visited ? visited : 1), visited, in_trees);
 	}
 	sampler_free(s);
 	free(roots);
