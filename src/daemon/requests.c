@@ -297,6 +297,7 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	reply = proto_reply_ok();
 	jobs = store_job_list(d->store, all, state);
 	json_array_foreach(jobs, i, job) {
+		json_object_del(job, "spec"); /* listings never need it: a smaller reply to write and read */
 		supervise_add_progress(d, job);
 		sampling_add_current(d, job);
 	}
