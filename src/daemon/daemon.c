@@ -286,6 +286,7 @@ static void daemon_release(struct daemon *d)
 		unlink(d->paths.daemon_sock);
 		close(d->listen_fd);
 	}
+	sampling_flush(d); /* the samples still in memory */
 	store_close(d->store);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);

@@ -317,6 +317,7 @@ static void add_peaks(struct daemon *d, json_t *job, int64_t id)
 	double cpu;
 	int64_t rss, pss;
 
+	sampling_flush(d);
 	if (store_job_peaks(d->store, id, &cpu, &rss, &pss) < 0)
 		return;
 	json_object_set_new(job, "peak_cpu_percent", cpu >= 0 ? json_real(cpu) : json_null());
@@ -346,6 +347,7 @@ static json_t *request_samples(struct daemon *d, struct client *c, const json_t 
 	(void)c;
 	if (!ids)
 		return NULL;
+	sampling_flush(d);
 	job = store_job_json(d->store, ids[0]);
 	json_object_del(job, "spec");
 	/* since_ms: only the recent samples (top's sparklines), not the whole run. */

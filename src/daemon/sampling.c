@@ -11,8 +11,10 @@
 #include "lib/sampler.h"
 #include "lib/xmalloc.h"
 
-#define PROCS_EVERY 5 /* ticks between visits of every process (and reads of /proc/PID/io) */
-#define PSS_EVERY 15  /* ticks between reads of /proc/PID/smaps_rollup */
+#define PROCS_EVERY 10 /* ticks between visits of every process (counts, memory.stat) */
+#define IO_EVERY 30    /* ticks between reads of /proc/PID/io */
+#define PSS_EVERY 60   /* ticks between reads of /proc/PID/smaps_rollup (it walks page tables) */
+#define FLUSH_EVERY_MS 10000 /* samples wait in memory at most this long before the database */
 #define FULL_RESOLUTION_MS (24 * 3600 * 1000LL)
 #define COMPACT_EVERY_MS (3600 * 1000LL)
 
@@ -28,8 +30,25 @@ struct tracked {
 	int seen;
 };
 
+/* A job's sample waiting to be stored. */
+struct pending {
+	int64_t id;
+	struct sample sample;
+};
+
 struct sampling {
 	struct sampler *sampler;
+	/*
+	 * Samples are written in batches: 100 jobs sampled every second write
+	 * the same few pages of the samples table again and again, and a write
+	 * a second each is most of what sampling costs. A crash loses at most
+	 * FLUSH_EVERY_MS of them; a request that reads samples flushes first.
+	 */
+	struct pending *pending;
+	size_t npending, pending_alloc;
+	struct machine_sample *machine_pending;
+	size_t nmachine_pending, machine_pending_alloc;
+	int64_t flushed_ms;
 	struct machine *machine;
 	struct machine_sample machine_latest;
 	int machine_ok;
@@ -145,10 +164,55 @@ static unsigned tick_parts(unsigned tick)
 	unsigned parts = 0;
 
 	if (tick % PROCS_EVERY == 0)
-		parts |= SAMPLE_PROCS | SAMPLE_IO;
+		parts |= SAMPLE_PROCS;
+	if (tick % IO_EVERY == 0)
+		parts |= SAMPLE_IO;
 	if (tick % PSS_EVERY == 0)
 		parts |= SAMPLE_PSS;
 	return parts;
+}
+
+static void pending_add(struct sampling *s, int64_t id, const struct sample *sample)
+{
+	if (s->npending == s->pending_alloc) {
+		s->pending_alloc = s->pending_alloc ? 2 * s->pending_alloc : 128;
+		s->pending = xreallocarray(s->pending, s->pending_alloc, sizeof(*s->pending));
+	}
+	s->pending[s->npending++] = (struct pending){ id, *sample };
+}
+
+static void machine_pending_add(struct sampling *s, const struct machine_sample *m)
+{
+	if (s->nmachine_pending == s->machine_pending_alloc) {
+		s->machine_pending_alloc = s->machine_pending_alloc ? 2 * s->machine_pending_alloc : 16;
+		s->machine_pending = xreallocarray(s->machine_pending, s->machine_pending_alloc,
+						   sizeof(*s->machine_pending));
+	}
+	s->machine_pending[s->nmachine_pending] = *m;
+	s->machine_pending[s->nmachine_pending++].cpus_percent = NULL; /* not stored */
+}
+
+/* Write the waiting samples, in the caller's transaction (or one of their own). */
+static void pending_flush(struct daemon *d, struct sampling *s)
+{
+	for (size_t i = 0; i < s->npending; i++)
+		store_sample_add(d->store, s->pending[i].id, &s->pending[i].sample);
+	for (size_t i = 0; i < s->nmachine_pending; i++)
+		store_machine_sample_add(d->store, &s->machine_pending[i]);
+	s->npending = 0;
+	s->nmachine_pending = 0;
+	s->flushed_ms = time_now_ms();
+}
+
+void sampling_flush(struct daemon *d)
+{
+	struct sampling *s = state(d);
+
+	if (!s || (!s->npending && !s->nmachine_pending))
+		return;
+	store_begin(d->store);
+	pending_flush(d, s);
+	store_commit(d->store);
 }
 
 static void sample_jobs(struct daemon *d, struct sampling *s, unsigned parts, int64_t now)
@@ -171,7 +235,7 @@ static void sample_jobs(struct daemon *d, struct sampling *s, unsigned parts, in
 		t->latest = out[i];
 		/* No process, or no memory at all: the tree is on its way out. */
 		if (out[i].cpu_percent >= 0 && out[i].procs > 0 && out[i].rss_bytes > 0)
-			store_sample_add(d->store, t->id, &out[i]);
+			pending_add(s, t->id, &out[i]);
 	}
 	free(jobs);
 	free(out);
@@ -189,11 +253,14 @@ static void sampling_tick(void *data, int fd, uint32_t events)
 	tracked_refresh(d, s, parts);
 	if (!s->len)
 		gpus_refresh(d); /* the machine's GPUs, for `machine` and the metrics */
-	store_begin(d->store);
 	sample_jobs(d, s, parts, now);
 	s->machine_ok = machine_read(s->machine, now, &s->machine_latest) == 0;
 	if (s->machine_ok && s->machine_latest.cpu_percent >= 0)
-		store_machine_sample_add(d->store, &s->machine_latest);
+		machine_pending_add(s, &s->machine_latest);
+	if (now - s->flushed_ms < FLUSH_EVERY_MS && now - s->compacted_ms <= COMPACT_EVERY_MS)
+		return;
+	store_begin(d->store);
+	pending_flush(d, s);
 	if (now - s->compacted_ms > COMPACT_EVERY_MS) {
 		store_samples_compact(d->store, now - (d->config.retention_ms >= 0
 							? d->config.retention_ms : FULL_RESOLUTION_MS));
@@ -225,6 +292,8 @@ void sampling_release(struct daemon *d)
 		if (s->jobs[i].has_meter)
 			cgroup_meter_close(&s->jobs[i].meter);
 	}
+	free(s->pending);
+	free(s->machine_pending);
 	sampler_free(s->sampler);
 	machine_free(s->machine);
 	free(s->jobs);

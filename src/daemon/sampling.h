@@ -2,12 +2,14 @@
  * The daemon's resource sampler: every interval (default 2 s, `daemon
  * --interval`) it samples the process trees of all running jobs and the
  * machine's totals, and stores both. A job with a cgroup costs two preads
- * a tick (its CPU time and memory); every process is visited, in one pass
- * over /proc for all jobs, every PROCS_EVERY ticks for the counts of
- * processes and threads (every tick for jobs without a cgroup), with I/O
- * counters on the same ticks and PSS every PSS_EVERY. Samples older than a
- * day are folded into one-minute min/mean/max rows, so that a three-day run
- * stays a few MB.
+ * a tick (its CPU time and memory charged); every process is visited, in one
+ * pass over /proc for all jobs, every PROCS_EVERY (10) ticks for the counts
+ * of processes and threads and the cgroup's memory.stat (every tick for jobs
+ * without a cgroup), I/O counters every IO_EVERY (30) ticks and PSS every
+ * PSS_EVERY (60).
+ * Samples older than a day are folded into one-minute min/mean/max rows, so
+ * that a three-day run stays a few MB. Samples reach the database in
+ * batches, every 10 seconds.
  */
 #ifndef TRAINCTL_SAMPLING_H
 #define TRAINCTL_SAMPLING_H
@@ -20,6 +22,8 @@
 
 void sampling_start(struct daemon *d, int64_t interval_ms);
 void sampling_release(struct daemon *d);
+/* Store the samples waiting in memory now (before a request reads samples). */
+void sampling_flush(struct daemon *d);
 /* A live job's CPU use (percent of one CPU) at its latest sample, or -1. */
 double sampling_current_cpu(struct daemon *d, int64_t id);
 /* Set a live job's cpu_percent, rss_bytes, pss_bytes and cpu_seconds from its latest samples. */

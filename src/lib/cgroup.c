@@ -826,18 +826,18 @@ static int open_in(const char *dir, const char *file)
 
 int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg)
 {
-	m->kind = cg->kind;
-	m->cpu_fd = -1;
-	m->mem_fd = -1;
+	*m = (struct cgroup_meter){ cg->kind, -1, -1, -1, -1 };
 	if (cg->kind == CGROUP_V2) {
 		m->cpu_fd = open_in(cg->v2, "cpu.stat");
-		m->mem_fd = open_in(cg->v2, "memory.stat");
+		m->usage_fd = open_in(cg->v2, "memory.current");
+		m->stat_fd = open_in(cg->v2, "memory.stat");
 	} else if (cg->kind == CGROUP_V1) {
 		/* cpuacct.usage lives in the cpu directory when the two are co-mounted. */
 		m->cpu_fd = open_in(cg->cpuacct ? cg->cpuacct : cg->cpu, "cpuacct.usage");
-		m->mem_fd = open_in(cg->memory, "memory.stat");
+		m->usage_fd = open_in(cg->memory, "memory.usage_in_bytes");
+		m->stat_fd = open_in(cg->memory, "memory.stat");
 	}
-	if (m->cpu_fd < 0 || m->mem_fd < 0) {
+	if (m->cpu_fd < 0 || m->usage_fd < 0 || m->stat_fd < 0) {
 		cgroup_meter_close(m);
 		return -1;
 	}
@@ -855,27 +855,36 @@ static int pread_text(int fd, char *buf, size_t size)
 	return 0;
 }
 
-int cgroup_meter_read(const struct cgroup_meter *m, uint64_t *cpu_ns, int64_t *mem_bytes)
+int cgroup_meter_read(struct cgroup_meter *m, int full, uint64_t *cpu_ns, int64_t *mem_bytes)
 {
 	char buf[8192];
+	int64_t usage;
 
 	if (m->cpu_fd < 0 || pread_text(m->cpu_fd, buf, sizeof(buf)) < 0 ||
 	    cgroup_parse_cpu(m->kind, buf, cpu_ns) < 0)
 		return -1;
-	if (pread_text(m->mem_fd, buf, sizeof(buf)) < 0 ||
-	    cgroup_parse_memory(m->kind, buf, mem_bytes) < 0)
+	if (pread_text(m->usage_fd, buf, sizeof(buf)) < 0 || (usage = parse_number(buf)) < 0)
 		return -1;
+	if (full || m->cache_bytes < 0) {
+		if (pread_text(m->stat_fd, buf, sizeof(buf)) < 0 ||
+		    cgroup_parse_memory(m->kind, buf, mem_bytes) < 0)
+			return -1;
+		m->cache_bytes = usage > *mem_bytes ? usage - *mem_bytes : 0;
+		return 0;
+	}
+	*mem_bytes = usage > m->cache_bytes ? usage - m->cache_bytes : 0;
 	return 0;
 }
 
 void cgroup_meter_close(struct cgroup_meter *m)
 {
-	if (m->cpu_fd >= 0)
-		close(m->cpu_fd);
-	if (m->mem_fd >= 0)
-		close(m->mem_fd);
-	m->cpu_fd = -1;
-	m->mem_fd = -1;
+	int *fds[] = { &m->cpu_fd, &m->usage_fd, &m->stat_fd };
+
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
 }
 
 /* The directory whose cgroup.procs lists the job. */

@@ -30,18 +30,23 @@ struct cgroup_job {
 };
 
 /*
- * Open descriptors on the two files that give a job's totals, read again
- * with pread every sampling tick (a fraction of the cost of an open): the
- * CPU time (v2 cpu.stat usage_usec, v1 cpuacct.usage) and memory.stat, whose
- * anon + file_mapped (v2) or total_rss + total_mapped_file (v1) is the
- * job's resident memory, each page counted once, page cache left out.
+ * Open descriptors on the files that give a job's totals, read again with
+ * pread every sampling tick (a fraction of the cost of an open): the CPU
+ * time (v2 cpu.stat usage_usec, v1 cpuacct.usage), the memory charged
+ * (v2 memory.current, v1 memory.usage_in_bytes) and memory.stat. The job's
+ * resident memory is anon + file_mapped (v2) or total_rss +
+ * total_mapped_file (v1) of memory.stat: each page counted once, page cache
+ * left out. memory.stat is long and costly to generate, so a full read
+ * learns how much of the charge is page cache, and the reads in between
+ * take the charge less that much.
  */
 struct cgroup_meter {
 	enum cgroup_kind kind;
 	int cpu_fd;
-	int mem_fd;
+	int usage_fd;
+	int stat_fd;
+	int64_t cache_bytes; /* charge - resident memory at the last full read; -1 before one */
 };
-
 /*
  * What this machine lets us use under root: CGROUP_V2 when root is a cgroup2
  * mount whose cgroup.controllers lists cpu and memory and we can create a
@@ -75,8 +80,11 @@ int64_t cgroup_job_oom_kills(const struct cgroup_job *cg);
 int64_t cgroup_job_memory_usage(const struct cgroup_job *cg);
 /* Open the meter of a job's cgroup; -1 when its files are not there (then read /proc). */
 int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg);
-/* Cumulative CPU time in nanoseconds and resident memory in bytes; -1 on error. */
-int cgroup_meter_read(const struct cgroup_meter *m, uint64_t *cpu_ns, int64_t *mem_bytes);
+/*
+ * Cumulative CPU time in nanoseconds and resident memory in bytes; full:
+ * read memory.stat (always done on the first read). -1 on error.
+ */
+int cgroup_meter_read(struct cgroup_meter *m, int full, uint64_t *cpu_ns, int64_t *mem_bytes);
 void cgroup_meter_close(struct cgroup_meter *m);
 /* The pure halves, for tests: parse cpu.stat/cpuacct.usage and memory.stat text. */
 int cgroup_parse_cpu(enum cgroup_kind kind, const char *text, uint64_t *cpu_ns);

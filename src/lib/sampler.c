@@ -22,6 +22,7 @@ struct sampler_root {
 	uint64_t cpu_ns;
 	int64_t time_ms;
 	int procs, threads; /* of the last pass, carried on ticks without one */
+	int64_t mem;        /* the last tick's memory */
 	int seen;
 };
 
@@ -457,14 +458,16 @@ size_t sampler_sample(struct sampler *s, const struct sampler_job *jobs, size_t 
 		uint64_t cpu_ns = ticks[r] * (1000000000 / (uint64_t)s->hz);
 		int64_t mem;
 
-		if (jobs[r].meter && cgroup_meter_read(jobs[r].meter, &cpu_ns, &mem) == 0) {
+		if (jobs[r].meter && cgroup_meter_read(jobs[r].meter, (parts & SAMPLE_PROCS) != 0, &cpu_ns, &mem) == 0) {
 			out[r].rss_bytes = mem;
 			out[r].cpu_percent = cpu_percent(prev, SOURCE_CGROUP, cpu_ns, now_ms);
-			if (!pass && !main_alive(s, jobs[r].main)) {
+			/* Memory going down may be the main process tearing down: look. */
+			if (!pass && mem < prev->mem && !main_alive(s, jobs[r].main)) {
 				out[r].procs = 0; /* tearing down: nothing worth keeping */
 				prev->seen = 1;
 				continue;
 			}
+			prev->mem = mem;
 		} else if (pass) {
 			out[r].cpu_percent = cpu_percent(prev, SOURCE_PROC, cpu_ns, now_ms);
 		} else {

@@ -12,8 +12,9 @@
  * SAMPLE_PSS. Counts not refreshed on a tick (processes, threads) carry the
  * last pass's values; I/O and PSS are unknown (-1) on ticks without them.
  * While a job's main process exits, its cgroup's memory drains page by page:
- * a metered job whose main process is gone or has let go of its memory gets
- * procs 0 (nothing worth keeping) rather than a figure of its teardown.
+ * a metered job whose memory went down and whose main process is gone or
+ * has let go of its memory gets procs 0 (nothing worth keeping) rather than
+ * a figure of its teardown.
  *
  * On the /proc path CPU use is the change, between two ticks, of the tree's
  * total CPU time: the utime+stime+cutime+cstime of every live process below
@@ -39,7 +40,7 @@ enum sample_parts {
 struct sampler_job {
 	pid_t root;
 	pid_t main; /* the job's main process (0: unknown); with a meter, its end ends the samples */
-	const struct cgroup_meter *meter; /* NULL: everything from /proc */
+	struct cgroup_meter *meter; /* NULL: everything from /proc */
 };
 
 struct sampler;

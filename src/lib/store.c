@@ -11,9 +11,24 @@
 #include "lib/strbuf.h"
 #include "lib/xmalloc.h"
 
+#define STORE_CACHED_STATEMENTS 64
+
+/*
+ * A prepared statement kept for the next call with the same SQL (the same
+ * string constant): the daemon runs the same few statements many times a
+ * second, and preparing costs more than running them.
+ */
+struct cached_statement {
+	const char *sql;
+	sqlite3_stmt *st;
+	int busy;
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
+	struct cached_statement cache[STORE_CACHED_STATEMENTS];
+	size_t ncache;
 };
 
 /* Migration N brings a database from user_version N to N+1. */
@@ -190,21 +205,51 @@ void store_close(struct store *store)
 {
 	if (!store)
 		return;
+	for (size_t i = 0; i < store->ncache; i++)
+		sqlite3_finalize(store->cache[i].st);
 	sqlite3_close(store->db);
 	free(store->path);
 	free(store);
 }
 
-/* Prepare sql or die: our statements are constants, a failure is a bug or a broken db. */
+/*
+ * The statement for sql (one of our string constants), from the cache when
+ * it is there and not in use; give it back with store_stmt_release().
+ */
 static sqlite3_stmt *store_prepare(struct store *store, const char *sql)
 {
+	struct cached_statement *c = NULL;
 	sqlite3_stmt *st;
 
-	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	for (size_t i = 0; i < store->ncache; i++) {
+		if (store->cache[i].sql == sql && !store->cache[i].busy) {
+			store->cache[i].busy = 1;
+			return store->cache[i].st;
+		}
+	}
+	if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "trainctl: database %s: %s\n", store->path, sqlite3_errmsg(store->db));
 		return NULL;
 	}
+	if (store->ncache < STORE_CACHED_STATEMENTS) {
+		c = &store->cache[store->ncache++];
+		*c = (struct cached_statement){ sql, st, 1 };
+	}
 	return st;
+}
+
+/* Done with a statement from store_prepare: reset for the next use, or finalized. */
+static void store_stmt_release(struct store *store, sqlite3_stmt *st)
+{
+	for (size_t i = 0; i < store->ncache; i++) {
+		if (store->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			store->cache[i].busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
 }
 
 /* Step a statement that returns no rows, then finalize it. */
@@ -212,7 +257,7 @@ static int store_step_done(struct store *store, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	if (rc != SQLITE_DONE) {
 		fprintf(stderr, "trainctl: database %s: %s\n", store->path, sqlite3_errmsg(store->db));
 		return -1;
@@ -398,7 +443,7 @@ int store_job_restart_get(struct store *store, int64_t id, struct job_restart *r
 		snprintf(r->stop_cause, sizeof(r->stop_cause), "%s", cause ? (const char *)cause : "");
 		ret = 0;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return ret;
 }
 
@@ -468,7 +513,7 @@ json_t *store_job_attempts(struct store *store, int64_t id)
 			column_text(st, 4), "exit_code", column_int(st, 5), "signal",
 			column_int(st, 6), "checkpoint", column_text(st, 7)));
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return list;
 }
 
@@ -578,7 +623,7 @@ int store_samples_get(struct store *store, int64_t id, int64_t since_ms, struct 
 		s->pss_bytes = column_int_or(st, 9, -1);
 		s->cpu_seconds = -1;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return 0;
 }
 
@@ -621,7 +666,7 @@ int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss, 
 		*pss = column_int_or(st, 2, -1);
 		ret = 0;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return ret;
 }
 
@@ -640,7 +685,7 @@ char *store_job_reason(struct store *store, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		reason = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return reason;
 }
 
@@ -654,7 +699,7 @@ json_t *store_job_gpus(struct store *store, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		gpus = column_json(st, 0);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return gpus;
 }
 
@@ -696,7 +741,7 @@ json_t *store_gpu_holders(struct store *store)
 		json_decref(spec);
 	}
 	if (st)
-		sqlite3_finalize(st);
+		store_stmt_release(store, st);
 	return list;
 }
 
@@ -712,7 +757,7 @@ int store_queue_running(struct store *store, const char *queue)
 	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return n;
 }
 
@@ -729,7 +774,7 @@ int store_queue_get(struct store *store, const char *queue, int *parallel, int *
 		*parallel = sqlite3_column_int(st, 0);
 		*paused = sqlite3_column_int(st, 1);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return 0;
 }
 
@@ -767,7 +812,7 @@ json_t *store_queues_json(struct store *store)
 					sqlite3_column_int(st, 4)));
 	}
 	if (st)
-		sqlite3_finalize(st);
+		store_stmt_release(store, st);
 	return list;
 }
 
@@ -809,7 +854,7 @@ int store_machine_summary(struct store *store, int64_t from_ms, int64_t to_ms, d
 		*mem_available_min = column_int_or(st, 2, -1);
 		*mem_total = column_int_or(st, 3, -1);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return 0;
 }
 
@@ -848,7 +893,7 @@ int64_t store_event_last_time(struct store *store, int64_t id, const char *kind)
 	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		when = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return when;
 }
 
@@ -866,7 +911,7 @@ static int64_t store_query_int(struct store *store, const char *sql, const char 
 		sqlite3_bind_int64(st, 1, num);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		value = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return value;
 }
 
@@ -959,7 +1004,7 @@ json_t *store_job_json(struct store *store, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		job = job_row_json(st);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return job;
 }
 
@@ -980,7 +1025,7 @@ json_t *store_job_list(struct store *store, int all, int state)
 		sqlite3_bind_text(st, 1, job_state_name((enum job_state)state), -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(list, job_row_json(st));
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return list;
 }
 
@@ -994,7 +1039,7 @@ json_t *store_job_counts(struct store *store)
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
 				    json_integer(sqlite3_column_int64(st, 1)));
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return counts;
 }
 
@@ -1013,7 +1058,7 @@ json_t *store_job_events(struct store *store, int64_t id)
 							column_text(st, 1), "detail",
 							column_text(st, 2)));
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return events;
 }
 
@@ -1027,7 +1072,7 @@ json_t *store_job_spec(struct store *store, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		spec = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return spec;
 }
 
@@ -1056,7 +1101,7 @@ json_t *store_job_env(struct store *store, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
 		env = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return env;
 }
 
@@ -1070,7 +1115,7 @@ enum job_state store_job_state(struct store *store, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		state = job_state_parse((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	store_stmt_release(store, st);
 	return state < 0 ? JOB_LOST : (enum job_state)state;
 }
 
@@ -1094,7 +1139,7 @@ static int64_t *store_query_ids(struct store *store, const char *sql, int64_t pa
 			}
 			ids[len++] = sqlite3_column_int64(st, 0);
 		}
-		sqlite3_finalize(st);
+		store_stmt_release(store, st);
 		break;
 	}
 	ids[len] = -1;

@@ -78,8 +78,9 @@ samples_of() {
 }
 
 @test "PSS is sampled at a slower cadence and shown in ls --json, show and stats" {
+	export TRAINCTL_SAMPLE_INTERVAL=100ms
 	start -n mem -- $(sim --leak-mb 2 --epochs 100000 --epoch-time 0.1)
-	# PSS is read every 15th tick: 3.75 s at 250 ms
+	# PSS is read every 60th tick: 6 s at 100 ms
 	wait_for 20 eval '[ "$(tc ls --json | jq ".[0].pss_bytes // 0")" -gt 0 ]'
 	wait_for 20 eval "tc show mem | grep -q 'Resources: .*peak .*(PSS '"
 	[ "$(tc stats mem --json | jq '.pss_bytes.max')" -gt 0 ]
@@ -95,7 +96,7 @@ samples_of() {
 	[ "$(jq .machine.ncpus <<<"$output")" -eq "$(nproc)" ]
 	[ "$(jq '.machine.mem_total_bytes > 0 and .machine.mem_available_bytes > 0' <<<"$output")" = true ]
 	[ "$(jq '.machine.load | length' <<<"$output")" -eq 3 ]
-	tc daemon status | grep -Eq "^machine: $(nproc) CPUs .*memory .* available"
+	tc daemon status | grep -Eq "^machine: $(nproc) CPUs.*memory .* available"
 	wait_for 10 eval '[ "$(samples_of burn)" -ge 4 ]'
 	run tc stats burn --json
 	[ "$(jq .machine.ncpus <<<"$output")" -eq "$(nproc)" ]

@@ -578,20 +578,38 @@ static void test_meter(void **state)
 
 	fake_job(f, CGROUP_V2);
 	put(f->cg.v2, "cpu.stat", "usage_usec 10\n");
+	put(f->cg.v2, "memory.current", "1101\n");
 	assert_int_equal(cgroup_meter_open(&m, &f->cg), -1); /* no memory.stat */
 	put(f->cg.v2, "memory.stat", "anon 100\nfile_mapped 1\n");
 	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
-	assert_int_equal(cgroup_meter_read(&m, &ns, &mem), 0);
+	/* the first read is a full one: 1000 of the 1101 charged are page cache */
+	assert_int_equal(cgroup_meter_read(&m, 0, &ns, &mem), 0);
 	assert_int_equal(ns, 10000);
 	assert_int_equal(mem, 101);
+	/* in between, the charge less the cache learnt */
+	put(f->cg.v2, "memory.current", "1601\n");
+	put(f->cg.v2, "memory.stat", "anon 9999\nfile_mapped 1\n");
+	assert_int_equal(cgroup_meter_read(&m, 0, &ns, &mem), 0);
+	assert_int_equal(mem, 601);
+	/* a full read learns again */
+	assert_int_equal(cgroup_meter_read(&m, 1, &ns, &mem), 0);
+	assert_int_equal(mem, 10000);
+	put(f->cg.v2, "memory.current", "5000\n");
+	put(f->cg.v2, "memory.stat", "anon 1000\nfile_mapped 1\n");
+	assert_int_equal(cgroup_meter_read(&m, 1, &ns, &mem), 0);
+	assert_int_equal(mem, 1001);
+	put(f->cg.v2, "memory.current", "100\n"); /* the cache went: never below zero */
+	assert_int_equal(cgroup_meter_read(&m, 0, &ns, &mem), 0);
+	assert_int_equal(mem, 0);
 	cgroup_meter_close(&m);
 
 	cgroup_job_release(&f->cg);
 	fake_job(f, CGROUP_V1);
 	put(f->cg.cpu, "cpuacct.usage", "777\n"); /* co-mounted cpu,cpuacct */
+	put(f->cg.memory, "memory.usage_in_bytes", "11\n");
 	put(f->cg.memory, "memory.stat", "total_rss 5\ntotal_mapped_file 6\n");
 	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
-	assert_int_equal(cgroup_meter_read(&m, &ns, &mem), 0);
+	assert_int_equal(cgroup_meter_read(&m, 1, &ns, &mem), 0);
 	assert_int_equal(ns, 777);
 	assert_int_equal(mem, 11);
 	cgroup_meter_close(&m);
@@ -984,7 +1002,7 @@ static void test_real_v1_meter(void **state)
 	assert_int_equal(cgroup_job_create(&f->cg, CGROUP_V1, f->root, name, NULL), 0);
 	f->child = fork_member(&f->cg, 0);
 	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
-	assert_int_equal(cgroup_meter_read(&m, &cpu_ns, &mem), 0);
+	assert_int_equal(cgroup_meter_read(&m, 1, &cpu_ns, &mem), 0);
 	assert_true(cpu_ns > 0); /* the child ran, in the job's cpuacct group */
 	assert_true(mem >= 0);
 	cgroup_meter_close(&m);
