@@ -47,6 +47,23 @@ void daemon_log(const char *fmt, ...)
 	fflush(stderr);
 }
 
+void crash_point(const char *name)
+{
+	static int hits;
+	const char *want = getenv("TRAINCTL_CRASH_AT");
+	size_t len = strlen(name);
+	int nth = 1;
+
+	if (!want || strncmp(want, name, len) != 0 || (want[len] && want[len] != '@'))
+		return;
+	if (want[len] == '@')
+		nth = atoi(want + len + 1);
+	if (++hits < nth)
+		return;
+	daemon_log("crash point '%s' reached: killing the daemon (TRAINCTL_CRASH_AT)", name);
+	raise(SIGKILL);
+}
+
 static void client_close(struct client *c)
 {
 	struct daemon *d = c->daemon;

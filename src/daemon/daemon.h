@@ -62,6 +62,13 @@ struct client {
 /* Send a reply and let the client send its next request. */
 void client_reply(struct client *c, json_t *reply);
 
+/*
+ * A fault-injection point for the crash tests: when TRAINCTL_CRASH_AT is
+ * NAME (or NAME@N, the Nth time this point is reached), the daemon kills
+ * itself with SIGKILL here, as a crash or `kill -9` would.
+ */
+void crash_point(const char *name);
+
 /* Messages to the daemon's log (stderr), with a timestamp. */
 void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -150,10 +150,13 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 	    store_job_insert(d->store, name, spec, JOB_STARTING, &id, err) < 0)
 		return NULL;
 	store_event_add(d->store, id, "created", NULL);
+	store_commit_point(d->store);
+	crash_point("run-inserted");
 	if (supervise_start(d, id, spec, c, err) < 0) {
 		store_job_delete(d->store, id, NULL);
 		return NULL;
 	}
+	crash_point("run-forked");
 	return NULL; /* answered when the shim reports */
 }
 

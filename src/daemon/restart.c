@@ -218,12 +218,17 @@ static void restart_start(struct daemon *d, int64_t id, struct job_restart *r)
 			    json_sprintf("\r\n--- trainctl: attempt %d started %s%s%s ---\r\n",
 					 r->attempt, when, checkpoint ? ", resuming from " : "",
 					 checkpoint ? checkpoint : ""));
+	/* Nobody waits for this start: the shim keeps the job even if we vanish before its report. */
+	json_object_set_new(spec, "unattended", json_true());
 	forget_last_attempt(d, id);
 	store_job_set_state(d->store, id, JOB_STARTING, NULL);
 	store_event_add(d->store, id, "restart", "attempt %d%s%s", r->attempt,
 			checkpoint ? " from " : "", checkpoint ? checkpoint : "");
+	/* Recorded first: a daemon that crashes now must adopt this attempt, not start another. */
+	store_commit_point(d->store);
 	if (supervise_start(d, id, spec, NULL, &err) < 0)
 		end_job(d, id, JOB_FAILED, err.msg, NULL);
+	crash_point("restart-forked");
 	free(checkpoint);
 	json_decref(spec);
 }

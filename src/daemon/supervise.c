@@ -361,6 +361,7 @@ static void supervise_started(struct daemon *d, struct active *a, const json_t *
 	else
 		json_decref(reply);
 	a->run_client = NULL;
+	crash_point("run-answered");
 	store_job_set_started(d->store, a->id, pid,
 			      (uint64_t)json_integer_value(json_object_get(msg, "pid_start")),
 			      a->shim_pid, proc_start_time(a->shim_pid),
@@ -418,6 +419,7 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 	else if (!job_state_is_final(state))
 		supervise_settle(d, a->id);
 	store_commit(d->store);
+	crash_point("job-settled");
 	watchdog_forget(d, a->id);
 	active_free(d, a);
 	waiters_check(d);
@@ -529,17 +531,28 @@ static int supervise_adopt(struct daemon *d, int64_t id)
 	int pidfd = pid > 0 ? pidfd_open_pid(pid) : -1;
 
 	free(path);
-	json_decref(shim);
-	if (pidfd < 0)
-		return 0;
 	/* Checked after the pidfd pins the process, so a reused pid cannot slip in. */
-	if (!proc_alive(pid, start)) {
+	if (pidfd >= 0 && !proc_alive(pid, start)) {
 		close(pidfd);
+		pidfd = -1;
+	}
+	if (pidfd < 0) {
+		json_decref(shim);
 		return 0;
 	}
 	active_new(d, id, pid, pidfd);
-	if (store_job_state(d->store, id) == JOB_STARTING)
+	/* The daemon died before it heard the start: the shim's record has what it missed. */
+	if (store_job_state(d->store, id) == JOB_STARTING) {
+		pid_t job_pid = (pid_t)json_integer_value(json_object_get(shim, "pid"));
+
+		store_job_set_started(d->store, id, job_pid,
+				      (uint64_t)json_integer_value(json_object_get(shim, "pid_start")),
+				      pid, start,
+				      json_integer_value(json_object_get(shim, "started_at")));
+		store_event_add(d->store, id, "started", "pid %d", (int)job_pid);
 		supervise_transition(d, id, JOB_RUNNING, NULL);
+	}
+	json_decref(shim);
 	store_event_add(d->store, id, "adopted", "shim pid %d re-adopted by a restarted daemon",
 			(int)pid);
 	daemon_log("adopted job %lld (shim pid %d)", (long long)id, (int)pid);
@@ -620,6 +633,7 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 			signal_name(sig ? sig : SIGTERM), grace, cause ? ": " : "", cause ? cause : "");
 	store_job_set_state(d->store, id, JOB_STOPPING, NULL);
 	json_decref(supervise_shim_request(d, id, req, err));
+	crash_point("stop-sent");
 	return err->msg[0] ? -1 : 0;
 }
 

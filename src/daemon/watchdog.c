@@ -105,6 +105,7 @@ static void watch_checkpoints(struct daemon *d, struct watched *w)
 	store_job_set_checkpoint(d->store, w->id, latest);
 	store_event_add(d->store, w->id, "checkpoint", "%s", latest);
 	w->active_ms = time_now_ms();
+	crash_point("checkpoint-noted");
 }
 
 /* Output, progress (from the shim's status file) and CPU use all count as life. */

@@ -523,7 +523,11 @@ static int shim_fail(struct shim *shim, const struct err *err)
 	return 1;
 }
 
-/* Report the start; if the daemon is gone nobody knows of this job, so end it. */
+/*
+ * Report the start. If the daemon is gone, the user who ran the job was not
+ * told of it, so end it; a restart attempt (unattended) is already recorded,
+ * and the next daemon adopts it.
+ */
 static void shim_report_started(struct shim *shim)
 {
 	json_t *msg = proto_event("started");
@@ -532,7 +536,7 @@ static void shim_report_started(struct shim *shim)
 	json_object_set_new(msg, "pid_start", json_integer((json_int_t)shim->pid_start));
 	json_object_set_new(msg, "started_at", json_integer(shim->exit.started_at));
 
-	if (shim_report(msg) < 0) {
+	if (shim_report(msg) < 0 && !json_is_true(json_object_get(shim->spec, "unattended"))) {
 		snprintf(shim->exit.note, sizeof(shim->exit.note),
 			 "the daemon vanished before the job was confirmed");
 		shim_signal_tree(shim, SIGKILL);
