@@ -2,6 +2,10 @@
 #   make            build/trainctl and build/train-sim
 #   make check      build, then run the unit tests (cmocka) and the CLI scenarios (bats)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 30) each, with clang
+#   make soak       thousands of short jobs, then the daemon's fds, memory and zombies
+#   make valgrind   memcheck of the CLI commands and a short daemon run
+#   make lint       cppcheck and clang-tidy with the checked-in configuration
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make demo       the quick-start demo (scripts/demo)
 
@@ -50,7 +54,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
 
-.PHONY: all check unit bats asan install uninstall clean deps demo
+.PHONY: all check unit bats asan fuzz soak valgrind lint install uninstall clean deps demo
 all: $(TRAINCTL) $(TRAINSIM)
 
 $(BUILD)/obj/%.o: %.c
@@ -79,11 +83,38 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
 bats: all $(HELPER_BIN)
-	BUILD=$(BUILD) bats tests/cli
+	BUILD=$(BUILD) bats tests/cli tests/crash
 
 asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" check
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang and the sanitizers
+# from their own objects. Each runs FUZZ_SECONDS on a scratch copy of its
+# corpus (tests/fuzz/corpus/<target>, left as it is); a crash stops `make fuzz`
+# and leaves the input in $(BUILD)/fuzz/. The run counts go to
+# $(BUILD)/fuzz/runs.tsv for docs/RELIABILITY.md (scripts/reliability-report).
+FUZZ_SECONDS ?= 30
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+# The analyze target includes src/cli/monitor.c, so it links everything but main and monitor.
+FUZZ_ANALYZE_SRC := $(filter-out src/main.c src/cli/monitor.c,$(TRAINCTL_SRC))
+fuzz_obj = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,FUZZCC,$<)$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_analyze: $(call fuzz_obj,tests/fuzz/fuzz_analyze.c $(FUZZ_ANALYZE_SRC))
+	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+$(BUILD)/fuzz/fuzz_%: $(call fuzz_obj,tests/fuzz/fuzz_%.c $(LIB_SRC))
+	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BIN)
+	@tests/fuzz/run-all $(BUILD)/fuzz $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
