@@ -123,12 +123,22 @@ static int client_autostart(const struct paths *paths, struct err *err)
 
 int client_connect(const struct paths *paths, int autostart, struct err *err)
 {
-	int fd = sock_connect(paths->daemon_sock, err);
+	uid_t uid = (uid_t)-1;
+	int fd;
 
+	if (paths_check(paths, err) < 0)
+		return -1;
+	fd = sock_connect(paths->daemon_sock, err);
 	if (fd < 0 && connect_retryable(errno)) {
 		if (!autostart)
 			return err_set(err, "no daemon is running for %s", paths->home);
 		fd = client_autostart(paths, err);
+	}
+	/* Whoever listens there must be us: never hand a job's spec to another user. */
+	if (fd >= 0 && (sock_peer_uid(fd, &uid) < 0 || uid != getuid())) {
+		close(fd);
+		return err_set(err, "%s is served by uid %d, not by you: refusing to talk to it",
+			       paths->daemon_sock, (int)uid);
 	}
 	if (fd >= 0 && err) /* what failed on the way no longer matters */
 		memset(err, 0, sizeof(*err));

@@ -107,7 +107,11 @@ static int ls_main(struct cmd_ctx *ctx)
 
 static void print_field(const char *label, const char *value)
 {
-	printf("  %-11s %s\n", label, value && *value ? value : "-");
+	struct strbuf sb = STRBUF_INIT;
+
+	format_text(value && *value ? value : "-", &sb);
+	printf("  %-11s %s\n", label, sb.buf);
+	strbuf_release(&sb);
 }
 
 static void print_show_times(const json_t *job)
@@ -238,14 +242,18 @@ static void print_show_attempts(const json_t *attempts)
 	json_array_foreach(attempts, i, a) {
 		char start[40], end[40];
 		const char *ckpt = json_string_value(json_object_get(a, "checkpoint"));
+		struct strbuf sb = STRBUF_INIT;
 
 		format_job_time(a, "started_at", start, sizeof(start));
 		format_job_time(a, "ended_at", end, sizeof(end));
-		printf("  #%lld  %s .. %s  %s (%s)%s%s\n",
-		       (long long)json_integer_value(json_object_get(a, "attempt")), start, end,
-		       json_string_value(json_object_get(a, "state")),
-		       json_string_value(json_object_get(a, "reason")), ckpt ? ", checkpoint " : "",
-		       ckpt ? ckpt : "");
+		format_job_state(a, &sb);
+		if (ckpt) {
+			strbuf_addstr(&sb, ", checkpoint ");
+			format_text(ckpt, &sb);
+		}
+		printf("  #%lld  %s .. %s  %s\n",
+		       (long long)json_integer_value(json_object_get(a, "attempt")), start, end, sb.buf);
+		strbuf_release(&sb);
 	}
 }
 
@@ -258,10 +266,12 @@ static void print_show_events(const json_t *events)
 	json_array_foreach(events, i, ev) {
 		char when[40];
 		const char *detail = json_string_value(json_object_get(ev, "detail"));
+		struct strbuf sb = STRBUF_INIT;
 
 		format_job_time(ev, "time", when, sizeof(when));
-		printf("  %s  %-11s %s\n", when, json_string_value(json_object_get(ev, "kind")),
-		       detail ? detail : "");
+		format_text(detail ? detail : "", &sb);
+		printf("  %s  %-11s %s\n", when, json_string_value(json_object_get(ev, "kind")), sb.buf);
+		strbuf_release(&sb);
 	}
 }
 
