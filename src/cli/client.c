@@ -151,7 +151,8 @@ json_t *client_call(const struct paths *paths, json_t *req, struct err *err)
 	json_t *reply = NULL;
 	int fd = client_connect(paths, 1, err);
 
-	if (fd >= 0 && proto_send(fd, req, err) == 0)
+	/* A daemon that turned us away (out of descriptors) left its reason to read. */
+	if (fd >= 0 && (proto_send(fd, req, err) == 0 || errno == EPIPE || errno == ECONNRESET))
 		reply = proto_recv(fd, &buf, err);
 	if (reply && proto_reply_check(reply, err) < 0) {
 		json_decref(reply);

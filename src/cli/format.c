@@ -21,11 +21,16 @@ void format_job_state(const json_t *job, struct strbuf *out)
 {
 	const char *state = json_string_value(json_object_get(job, "state"));
 	const char *reason = json_string_value(json_object_get(job, "reason"));
+	const char *log_error = json_string_value(json_object_get(json_object_get(job, "log_error"),
+								  "error"));
 
 	strbuf_addstr(out, state ? state : "?");
-	if (reason && *reason) {
+	if ((reason && *reason) || log_error) {
 		strbuf_addstr(out, " (");
-		format_text(reason, out);
+		format_text(reason ? reason : "", out);
+		if (log_error)
+			strbuf_addf(out, "%slog not written: %s", reason && *reason ? "; " : "",
+				    log_error);
 		strbuf_addch(out, ')');
 	}
 }

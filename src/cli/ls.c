@@ -275,6 +275,25 @@ static void print_show_events(const json_t *events)
 	}
 }
 
+/* The log's path, and why it is not being written if it is not. */
+static void print_show_log(const json_t *job)
+{
+	const json_t *failing = json_object_get(job, "log_error");
+	struct strbuf sb = STRBUF_INIT;
+	char since[40];
+
+	strbuf_addstr(&sb, json_string_value(json_object_get(job, "log")));
+	if (json_is_object(failing)) {
+		format_job_time(failing, "since", since, sizeof(since));
+		strbuf_addf(&sb, " (not written since %s: %s; %lld bytes wait in memory, %lld lost)",
+			    since, json_string_value(json_object_get(failing, "error")),
+			    (long long)json_integer_value(json_object_get(failing, "pending_bytes")),
+			    (long long)json_integer_value(json_object_get(failing, "lost_bytes")));
+	}
+	print_field("Log:", sb.buf);
+	strbuf_release(&sb);
+}
+
 static void print_show(const json_t *job)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -300,7 +319,7 @@ static void print_show(const json_t *job)
 	print_show_spec(json_object_get(job, "spec"));
 	print_show_limits(json_object_get(job, "limits"));
 	print_field("Checkpoint:", json_string_value(json_object_get(job, "checkpoint")));
-	print_field("Log:", json_string_value(json_object_get(job, "log")));
+	print_show_log(job);
 	print_show_attempts(json_object_get(job, "attempts"));
 	print_show_events(json_object_get(job, "events"));
 	strbuf_release(&sb);

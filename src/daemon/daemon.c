@@ -148,6 +148,32 @@ static void on_client(void *data, int fd, uint32_t events)
 	client_process(c);
 }
 
+/*
+ * Out of descriptors, a waiting connection cannot be accepted, and the
+ * listening socket stays readable: the loop would spin. Spend the reserved
+ * descriptor to take the connection, tell the client why, and close it.
+ */
+static void refuse_for_lack_of_fds(struct daemon *d)
+{
+	static const char msg[] = "{\"v\":1,\"ok\":false,\"error\":\"the daemon has run out of file "
+				  "descriptors (see its open files limit, ulimit -n): try again "
+				  "later\"}\n";
+	int cfd;
+
+	if (!d->fds_exhausted)
+		daemon_log("out of file descriptors: refusing new clients until some close");
+	d->fds_exhausted = 1;
+	close(d->reserve_fd);
+	cfd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd >= 0) {
+		if (write(cfd, msg, sizeof(msg) - 1) < 0) {
+			/* the client is gone already */
+		}
+		close(cfd);
+	}
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_accept(void *data, int fd, uint32_t events)
 {
 	struct daemon *d = data;
@@ -158,7 +184,13 @@ static void on_accept(void *data, int fd, uint32_t events)
 	if (cfd < 0) {
 		if (refused >= 0)
 			daemon_log("refused a connection from uid %d", refused);
+		else if ((errno == EMFILE || errno == ENFILE) && d->reserve_fd >= 0)
+			refuse_for_lack_of_fds(d);
 		return;
+	}
+	if (d->fds_exhausted) {
+		daemon_log("file descriptors available again: serving new clients");
+		d->fds_exhausted = 0;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->daemon = d;
@@ -244,6 +276,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	d->listen_fd = sock_listen(d->paths.daemon_sock, err);
 	if (d->listen_fd < 0)
 		return -1;
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->loop = loop_new();
 	loop_add_signals(d->loop, sigs, (int)ARRAY_SIZE(sigs), on_signal, d);
 	loop_add_fd(d->loop, d->listen_fd, EPOLLIN, on_accept, d);
@@ -269,6 +302,8 @@ static void daemon_release(struct daemon *d)
 	store_close(d->store);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	if (d->reserve_fd >= 0)
+		close(d->reserve_fd);
 	supervise_release(d);
 	watchdog_release(d);
 	sampling_release(d);
@@ -292,7 +327,7 @@ static void daemon_report_ready(int fd, const struct err *err)
 
 int daemon_run(int ready_fd, int64_t sample_interval_ms)
 {
-	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .sample_interval_ms = sample_interval_ms };
+	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .reserve_fd = -1, .sample_interval_ms = sample_interval_ms };
 	const char *interval = getenv("TRAINCTL_SAMPLE_INTERVAL");
 	struct err err = { 0 };
 

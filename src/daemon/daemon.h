@@ -33,6 +33,8 @@ struct daemon {
 	char *self_exe;
 	int listen_fd;
 	int lock_fd;
+	int reserve_fd; /* spent to refuse a client when descriptors run out */
+	int fds_exhausted;
 	int64_t started_at;
 	struct client *clients;
 	struct active *active;

@@ -267,6 +267,8 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 		json_object_set(job, "progress", progress);
 	if (json_is_object(json_object_get(status, "limits")))
 		json_object_set(job, "limits", json_object_get(status, "limits"));
+	if (json_is_object(json_object_get(status, "log_error")))
+		json_object_set(job, "log_error", json_object_get(status, "log_error"));
 	json_decref(status);
 }
 
