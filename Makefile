@@ -116,6 +116,10 @@ $(BUILD)/fuzz/fuzz_%: $(call fuzz_obj,tests/fuzz/fuzz_%.c $(LIB_SRC))
 fuzz: $(FUZZ_BIN)
 	@tests/fuzz/run-all $(BUILD)/fuzz $(FUZZ_SECONDS)
 
+# Long runs, outside make check: 2,000 jobs and a 1 GB flood (SOAK_JOBS=N to change).
+soak: all $(HELPER_BIN)
+	BUILD=$(BUILD) bats tests/soak
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(TRAINCTL) $(TRAINSIM) $(DESTDIR)$(PREFIX)/bin/
