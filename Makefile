@@ -120,6 +120,9 @@ fuzz: $(FUZZ_BIN)
 soak: all $(HELPER_BIN)
 	BUILD=$(BUILD) bats tests/soak
 
+valgrind: all
+	@BUILD=$(BUILD) tests/valgrind/run
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(TRAINCTL) $(TRAINSIM) $(DESTDIR)$(PREFIX)/bin/

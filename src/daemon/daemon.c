@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,6 +86,8 @@ static void client_close(struct client *c)
 
 /* Past this much unread output we stop taking requests from a client. */
 #define CLIENT_OUT_MAX (1024 * 1024)
+/* An output buffer larger than this is freed once it has been sent. */
+#define CLIENT_OUT_KEEP (256 * 1024)
 
 /* Handle the requests buffered for c, one at a time. */
 static void client_process(struct client *c)
@@ -102,11 +105,19 @@ static void client_process(struct client *c)
 	}
 }
 
-/* Write what the socket takes; watch for writability while output remains. */
+/*
+ * Write what the socket takes; watch for writability while output remains.
+ * A large reply (ls -a of thousands of jobs) is given back to the system
+ * once sent, so that the daemon's memory does not stay at its peak.
+ */
 static int client_flush(struct client *c)
 {
 	if (write_queued(c->fd, &c->out) < 0)
 		return -1;
+	if (c->out.len == 0 && c->out.alloc > CLIENT_OUT_KEEP) {
+		strbuf_release(&c->out);
+		malloc_trim(0);
+	}
 	loop_modify_fd(c->daemon->loop, c->watch,
 		       EPOLLIN | EPOLLRDHUP | (c->out.len ? EPOLLOUT : 0));
 	return 0;
