@@ -120,6 +120,17 @@ fuzz: $(FUZZ_BIN)
 soak: all $(HELPER_BIN)
 	BUILD=$(BUILD) bats tests/soak
 
+# Static checks, configured by .clang-tidy and tests/lint/ (cppcheck's view of
+# Jansson's macros, and its suppressions, each with its reason).
+LINT_SRC  := $(TRAINCTL_SRC) tools/train-sim.c $(UNIT_SRC) $(HELPER_SRC) $(FUZZ_SRC)
+LINT_JOBS ?= 2
+lint:
+	cppcheck -q --enable=warning,portability,performance --std=c11 -D_GNU_SOURCE -Isrc \
+	    --library=tests/lint/jansson.cfg --suppressions-list=tests/lint/cppcheck.supp \
+	    --inline-suppr --error-exitcode=1 -j$(LINT_JOBS) $(LINT_SRC)
+	printf '%s\n' $(LINT_SRC) | xargs -P$(LINT_JOBS) -I{} clang-tidy -quiet {} \
+	    -- -std=gnu11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+
 valgrind: all
 	@BUILD=$(BUILD) tests/valgrind/run
 

@@ -54,6 +54,7 @@ log_error_of() {
 	[ "$(head -n 600000 "$MNT/$ID.log" | sha256sum)" = "$(seq 1 600000 | sha256sum)" ]
 	[ "$(tail -n 1 "$MNT/$ID.log")" = the-end ]
 	tc show "$ID" --json | jq -e '[.events[].kind] | index("log-error") and index("log-resumed")' >/dev/null
+	tally "log disk full while a job prints 4 MB" 1
 }
 
 @test "a daemon out of file descriptors refuses new clients with a clear error, and recovers" {
@@ -90,6 +91,7 @@ EOF
 	[ "$(jq -r '.[0].state' <<<"$output")" = running ]
 	grep -q "file descriptors available again" "$TRAINCTL_HOME/daemon.log"
 	[ "$(daemon_pid)" = "$pid" ]
+	tally "daemon out of file descriptors (64 clients, ulimit -n 32)" 1
 }
 
 @test "a fork bomb inside a job (bounded here) is killed completely by stop, setsid'ed forks included" {
@@ -101,4 +103,4 @@ EOF
 	job_state_is bomb stopped
 	wait_for 10 eval '[ -z "$(pids_matching "$CK")" ]'
 	wait_for 10 only_daemon_left
-}
+	tally "fork bomb of hundreds of processes, half setsid'ed, then stop" 1

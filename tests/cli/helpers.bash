@@ -150,6 +150,12 @@ log_has() {
 	tc log "$1" | grep -qF -- "$2"
 }
 
+# tally FAULT COUNT [LOST]: record an injected fault that the test survived,
+# for docs/RELIABILITY.md (scripts/reliability-report reads $BUILD/faults.tsv).
+tally() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "${3:-nothing}" >>"$BUILD/faults.tsv"
+}
+
 daemon_pid() {
 	cat "$TRAINCTL_HOME/run/daemon.lock" 2>/dev/null
 }

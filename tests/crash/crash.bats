@@ -59,11 +59,6 @@ daemon_crashed() {
 	[ -n "$pid" ] && ! alive "$pid"
 }
 
-# Tally an injected fault for docs/RELIABILITY.md (scripts/reliability-report).
-tally() {
-	echo "$1	$2	${3:-nothing}" >>"$BUILD/faults.tsv"
-}
-
 # Every job of the home has ended or is running under a live shim, and no
 # process of the home is left but the daemon and those shims' trees.
 all_accounted() {

@@ -9,6 +9,10 @@
 
 load ../cli/helpers
 
+setup_file() {
+	: >"$BUILD/soak.tsv"
+}
+
 setup() {
 	setup_home
 }
