@@ -25,10 +25,11 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -l
 # measurable part of `trainctl run`'s latency. STATIC_LIBS=0 links them shared.
 STATIC_LIBS ?= 1
 ifeq ($(STATIC_LIBS),1)
-PKG_LIBS := -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -ldl -lpthread
+PKG_LIBS := -Wl,-Bstatic $(PKG_LIBS) -Wl,-Bdynamic -lpthread
 endif
 ALL_CFLAGS  = $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lm
+# -ldl: NVML is opened with dlopen at run time (src/lib/nvml.c).
+LDLIBS  += $(PKG_LIBS) -lm -ldl
 
 LIB_SRC    := $(wildcard src/lib/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
@@ -53,9 +54,11 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
+# The tests' fake NVML (tests/fake-nvml/README.md), selected with TRAINCTL_NVML_LIB.
+FAKE_NVML := $(BUILD)/tests/fake-nvml/libnvidia-ml.so.1
 
 .PHONY: all check unit bats asan fuzz soak valgrind lint install uninstall clean deps demo
-all: $(TRAINCTL) $(TRAINSIM)
+all: $(TRAINCTL) $(TRAINSIM) $(FAKE_NVML)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -67,7 +70,13 @@ $(TRAINCTL): $(call obj,$(TRAINCTL_SRC))
 $(TRAINSIM): $(call obj,tools/train-sim.c)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -lm -o $@
 
-# Unit tests link the library objects (no main) with cmocka.
+$(call obj,tests/fake-nvml/fake_nvml.c): ALL_CFLAGS += -fPIC
+$(FAKE_NVML): $(call obj,tests/fake-nvml/fake_nvml.c)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libnvidia-ml.so.1 $^ -o $@
+
+# Unit tests link the library objects (no main) with cmocka; test_nvml loads the fake NVML.
+$(BUILD)/tests/test_nvml: | $(FAKE_NVML)
 $(BUILD)/tests/test_%: $(call obj,tests/unit/test_%.c) $(call obj,$(LIB_SRC))
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@

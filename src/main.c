@@ -14,7 +14,7 @@ void help_print_overview(FILE *out);
 
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_run,  &cmd_ls,    &cmd_show,   &cmd_log,    &cmd_attach, &cmd_send, &cmd_stop,  &cmd_kill,
-	&cmd_pause, &cmd_resume, &cmd_restart, &cmd_wait, &cmd_renice, &cmd_limit, &cmd_stats, &cmd_plot, &cmd_monitor, &cmd_analyze, &cmd_rm,     &cmd_prune, &cmd_daemon,
+	&cmd_pause, &cmd_resume, &cmd_restart, &cmd_wait, &cmd_renice, &cmd_limit, &cmd_stats, &cmd_plot, &cmd_monitor, &cmd_analyze, &cmd_rm,     &cmd_prune, &cmd_queue, &cmd_start, &cmd_daemon,
 	&cmd_help, &cmd_version, &cmd_shim, NULL,
 };
 

@@ -74,7 +74,7 @@ json_t *cmd_jobs_array(const struct cmd_ctx *ctx);
 extern const struct cmd_entry *const cmd_table[];
 
 extern const struct cmd_entry cmd_attach, cmd_send, cmd_restart, cmd_renice, cmd_limit, cmd_stats, cmd_plot, cmd_monitor, cmd_analyze, cmd_run, cmd_ls, cmd_show, cmd_log, cmd_stop, cmd_kill, cmd_pause,
-	cmd_resume, cmd_wait, cmd_rm, cmd_prune, cmd_daemon, cmd_shim, cmd_help, cmd_version;
+	cmd_resume, cmd_wait, cmd_rm, cmd_prune, cmd_queue, cmd_start, cmd_daemon, cmd_shim, cmd_help, cmd_version;
 
 /* Exit status for usage errors. */
 #define EXIT_USAGE 2

@@ -28,6 +28,29 @@ static const struct opt_spec daemon_opts[] = {
 	{ 0 },
 };
 
+/* "machine: 2 CPUs 35% busy, memory 3.2G of 24G available, swap 0 of 1G used, load 0.52 0.40 0.31" */
+static void print_machine(const json_t *m)
+{
+	json_t *cpu = json_object_get(m, "cpu_percent"), *load = json_object_get(m, "load");
+	int64_t swap_total = json_integer_value(json_object_get(m, "swap_total_bytes"));
+	char avail[32], total[32], swap_used[32], swap[32], busy[32] = "";
+
+	if (!json_is_object(m))
+		return;
+	format_size(json_integer_value(json_object_get(m, "mem_available_bytes")), avail, sizeof(avail));
+	format_size(json_integer_value(json_object_get(m, "mem_total_bytes")), total, sizeof(total));
+	format_size(swap_total - json_integer_value(json_object_get(m, "swap_free_bytes")), swap_used,
+		    sizeof(swap_used));
+	format_size(swap_total, swap, sizeof(swap));
+	if (json_is_number(cpu))
+		snprintf(busy, sizeof(busy), " %.0f%% busy", json_number_value(cpu));
+	printf("machine: %lld CPUs%s, memory %s of %s available, swap %s of %s used, "
+	       "load %.2f %.2f %.2f\n",
+	       (long long)json_integer_value(json_object_get(m, "ncpus")), busy, avail, total,
+	       swap_used, swap, json_number_value(json_array_get(load, 0)),
+	       json_number_value(json_array_get(load, 1)), json_number_value(json_array_get(load, 2)));
+}
+
 static void print_status(struct cmd_ctx *ctx, const json_t *reply, const char *uptime)
 {
 	const char *key, *note = json_string_value(json_object_get(reply, "cgroups_note"));
@@ -45,6 +68,7 @@ static void print_status(struct cmd_ctx *ctx, const json_t *reply, const char *u
 	json_object_foreach(json_object_get(reply, "jobs"), key, value)
 		printf(" %lld %s", (long long)json_integer_value(value), key);
 	printf("%s\n", json_object_size(json_object_get(reply, "jobs")) ? "" : " none");
+	print_machine(json_object_get(reply, "machine"));
 }
 
 static int daemon_status(struct cmd_ctx *ctx)

@@ -26,14 +26,49 @@ static const struct opt_spec show_opts[] = {
 	{ 0 },
 };
 
-static void add_ls_row(struct table *t, const json_t *job)
+/* "0,2" (the job's GPUs), with its GPU memory and utilization when sampled: "0,2 3.1G 87%". */
+static void format_job_gpus(const json_t *job, struct strbuf *out)
 {
+	json_t *gpus = json_object_get(job, "gpus"), *mem = json_object_get(job, "gpu_mem_bytes");
+	json_t *util = json_object_get(job, "gpu_util"), *g;
+	char size[32];
+	size_t i;
+
+	json_array_foreach(gpus, i, g)
+		strbuf_addf(out, "%s%lld", i ? "," : "", (long long)json_integer_value(g));
+	if (json_is_integer(mem)) {
+		format_size(json_integer_value(mem), size, sizeof(size));
+		strbuf_addf(out, "%s%s", out->len ? " " : "", size);
+	}
+	if (json_is_number(util))
+		strbuf_addf(out, " %.0f%%", json_number_value(util));
+	if (!out->len)
+		strbuf_addstr(out, "-");
+}
+
+static int any_gpus(const json_t *jobs)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach(jobs, i, job) {
+		if (json_array_size(json_object_get(job, "gpus")) ||
+		    json_is_integer(json_object_get(job, "gpu_mem_bytes")))
+			return 1;
+	}
+	return 0;
+}
+
+static void add_ls_row(struct table *t, const json_t *job, int with_gpus)
+{
+	struct strbuf gpus = STRBUF_INIT;
 	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT, progress = STRBUF_INIT;
 	json_t *pid = json_object_get(job, "pid");
 	char id[24], pidbuf[16] = "-", elapsed[32], cpu[16] = "-", mem[16] = "-";
 	json_t *cpu_value = json_object_get(job, "cpu_percent");
 	json_t *rss = json_object_get(job, "rss_bytes");
-	const char *cells[9];
+	const char *cells[10];
+	int k = 7;
 
 	format_job_state(job, &state);
 	format_progress(json_object_get(job, "progress"), 10, &progress);
@@ -53,9 +88,14 @@ static void add_ls_row(struct table *t, const json_t *job)
 	cells[4] = elapsed;
 	cells[5] = cpu;
 	cells[6] = mem;
-	cells[7] = progress.buf;
-	cells[8] = cmd.buf;
+	if (with_gpus) {
+		format_job_gpus(job, &gpus);
+		cells[k++] = gpus.buf;
+	}
+	cells[k++] = progress.buf;
+	cells[k] = cmd.buf;
 	table_add_row(t, cells);
+	strbuf_release(&gpus);
 	strbuf_release(&state);
 	strbuf_release(&cmd);
 	strbuf_release(&progress);
@@ -65,13 +105,16 @@ static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
 {
 	static const char *const header[] = { "ID",  "NAME", "STATE",    "PID",    "ELAPSED",
 					      "CPU", "MEM",  "PROGRESS", "COMMAND" };
+	static const char *const gpu_header[] = { "ID",  "NAME", "STATE", "PID",      "ELAPSED",
+						  "CPU", "MEM",  "GPU",   "PROGRESS", "COMMAND" };
+	int with_gpus = any_gpus(jobs);
 	struct table t;
 	size_t i;
 	json_t *job;
 
-	table_init(&t, 9, header);
+	table_init(&t, with_gpus ? 10 : 9, with_gpus ? gpu_header : header);
 	json_array_foreach(jobs, i, job)
-		add_ls_row(&t, job);
+		add_ls_row(&t, job, with_gpus);
 	table_print(&t, stdout, terminal_width());
 	table_release(&t);
 	if (!all && finished > 0)
@@ -134,7 +177,8 @@ static void print_show_usage(const json_t *job)
 	json_t *cpu = json_object_get(job, "cpu_percent"), *rss = json_object_get(job, "rss_bytes");
 	json_t *peak_cpu = json_object_get(job, "peak_cpu_percent");
 	json_t *peak_rss = json_object_get(job, "peak_rss_bytes");
-	char now[64] = "", peak[64] = "", size[32], buf[160];
+	json_t *peak_pss = json_object_get(job, "peak_pss_bytes");
+	char now[64] = "", peak[96] = "", size[32], pss[32], buf[192];
 
 	if (json_is_number(cpu) && json_is_integer(rss)) {
 		format_size(json_integer_value(rss), size, sizeof(size));
@@ -142,7 +186,11 @@ static void print_show_usage(const json_t *job)
 	}
 	if (json_is_number(peak_cpu) && json_is_integer(peak_rss)) {
 		format_size(json_integer_value(peak_rss), size, sizeof(size));
-		snprintf(peak, sizeof(peak), "peak %.0f%% CPU, %s", json_number_value(peak_cpu), size);
+		pss[0] = '\0';
+		if (json_is_integer(peak_pss))
+			format_size(json_integer_value(peak_pss), pss, sizeof(pss));
+		snprintf(peak, sizeof(peak), "peak %.0f%% CPU, %s%s%s%s", json_number_value(peak_cpu),
+			 size, pss[0] ? " (PSS " : "", pss, pss[0] ? ")" : "");
 	}
 	if (!now[0] && !peak[0])
 		return;
@@ -314,6 +362,14 @@ static void print_show(const json_t *job)
 	print_show_times(job);
 	print_show_progress(json_object_get(job, "progress"));
 	print_show_usage(job);
+	if (json_array_size(json_object_get(job, "gpus")) ||
+	    json_is_integer(json_object_get(job, "gpu_mem_bytes"))) {
+		struct strbuf gpus = STRBUF_INIT;
+
+		format_job_gpus(job, &gpus);
+		print_field("GPUs:", gpus.buf);
+		strbuf_release(&gpus);
+	}
 	snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(json_object_get(job, "restarts")));
 	print_field("Restarts:", buf);
 	print_show_spec(json_object_get(job, "spec"));

@@ -32,6 +32,7 @@
 #include "cli/cmd.h"
 #include "cli/format.h"
 #include "lib/loop.h"
+#include "lib/nvml.h"
 #include "lib/parse.h"
 #include "lib/proc.h"
 #include "lib/proto.h"
@@ -89,6 +90,8 @@ struct monitor {
 	struct loop *loop;
 	int failed;
 	struct err *err;
+	struct nvml *nvml;        /* NULL without an NVIDIA driver: the GPU columns stay empty */
+	struct gpu_snapshot gpus; /* this tick's */
 };
 
 static const struct opt_spec monitor_opts[] = {
@@ -302,6 +305,30 @@ static void csv_add_counter(struct strbuf *sb, int64_t v)
 		strbuf_addch(sb, ',');
 }
 
+/*
+ * ",gpu_mem,gpu_util" of a process from this tick's GPU snapshot (summed over
+ * the GPUs it is on); empty when it uses no GPU or there is no driver.
+ */
+static void monitor_add_gpu(const struct monitor *m, pid_t pid, struct strbuf *sb)
+{
+	int64_t mem = -1;
+	double util = -1;
+
+	for (size_t i = 0; i < m->gpus.nprocs; i++) {
+		const struct gpu_process *p = &m->gpus.procs[i];
+		if (p->pid != pid)
+			continue;
+		mem = (mem < 0 ? 0 : mem) + (p->used_mem > 0 ? p->used_mem : 0);
+		if (p->sm_util >= 0)
+			util = (util < 0 ? 0 : util) + p->sm_util;
+	}
+	csv_add_counter(sb, mem);
+	if (util >= 0)
+		strbuf_addf(sb, ",%.1f", util);
+	else
+		strbuf_addch(sb, ',');
+}
+
 /* One row: timestamp,pid,ppid,command,state,cpu,rss,threads,read,write,gpu_mem,gpu_util. */
 static void monitor_add_row(struct monitor *m, struct proc_entry *e, const char *stamp,
 			    int64_t mono_ms, struct strbuf *sb)
@@ -322,7 +349,8 @@ static void monitor_add_row(struct monitor *m, struct proc_entry *e, const char 
 	read_io(e->st.pid, &rd, &wr);
 	csv_add_counter(sb, rd);
 	csv_add_counter(sb, wr);
-	strbuf_addstr(sb, ",,\n"); /* no GPU data yet */
+	monitor_add_gpu(m, e->st.pid, sb);
+	strbuf_addch(sb, '\n');
 }
 
 /* Keep what the next tick needs of the selected processes. */
@@ -377,6 +405,9 @@ static void monitor_tick(struct monitor *m)
 		return;
 	}
 	selected = monitor_select(m, &s);
+	gpu_snapshot_release(&m->gpus);
+	if (m->nvml && nvml_snapshot(m->nvml, &m->gpus, NULL) < 0)
+		memset(&m->gpus, 0, sizeof(m->gpus));
 	for (size_t i = 0; i < s.len; i++) {
 		if (s.items[i].selected)
 			monitor_add_row(m, &s.items[i], stamp, mono_ms, &rows);
@@ -538,6 +569,8 @@ static int monitor_setup(struct cmd_ctx *ctx, struct monitor *m)
 
 static void monitor_release(struct monitor *m)
 {
+	gpu_snapshot_release(&m->gpus);
+	nvml_close(m->nvml);
 	if (m->out && m->out != stdout)
 		fclose(m->out);
 	if (m->have_regex)
@@ -555,6 +588,7 @@ static int monitor_main(struct cmd_ctx *ctx)
 
 	if (monitor_setup(ctx, &m) < 0)
 		goto out;
+	m.nvml = nvml_open(NULL); /* GPU columns when there is a driver; none is no error */
 	m.loop = loop_new();
 	/* Signals first: one that arrives during the first tick waits for its end. */
 	if (loop_add_signals(m.loop, sigs, (int)ARRAY_SIZE(sigs), monitor_on_signal, &m) < 0) {
@@ -695,6 +729,8 @@ static int row_numbers(char **f, struct sample *s)
 		return 7;
 	s->threads = (int)threads;
 	s->procs = 1;
+	s->pss_bytes = -1; /* monitor does not record PSS */
+	s->cpu_seconds = -1;
 	if (field_int(f[8], 1, &s->read_bytes) < 0)
 		return 8;
 	if (field_int(f[9], 1, &s->write_bytes) < 0)
@@ -896,7 +932,7 @@ static void overall_sample(const struct mon_data *d, size_t from, size_t to, str
 {
 	double cpu = -1, gpu = -1, gpu_mem = -1;
 
-	*s = (struct sample){ .time_ms = d->rows[from].time_ms };
+	*s = (struct sample){ .time_ms = d->rows[from].time_ms, .pss_bytes = -1, .cpu_seconds = -1 };
 	for (size_t i = from; i < to; i++) {
 		const struct mon_row *r = &d->rows[i];
 		struct counters *pc = &c[r->proc];

@@ -24,7 +24,7 @@ enum { OPT_HEIGHT = 256, OPT_ASCII, OPT_SVG, OPT_INPUT };
 
 static const struct opt_spec plot_opts[] = {
 	{ 'm', "metric", OPT_VALUE, "LIST",
-	  "some of cpu,mem,io,threads,procs,gpu,gpumem (default cpu,mem)" },
+	  "some of cpu,mem,pss,io,threads,procs,gpu,gpumem (default cpu,mem)" },
 	{ 'w', "width", OPT_VALUE, "N", "width in columns (default: the terminal's, or 80)" },
 	{ OPT_HEIGHT, "height", OPT_VALUE, "N", "rows of each panel's chart (default 8)" },
 	{ OPT_ASCII, "ascii", OPT_FLAG, NULL, "draw with ASCII characters instead of braille" },
@@ -49,6 +49,11 @@ static double cpu_value(const struct sample *s)
 static double mem_value(const struct sample *s)
 {
 	return (double)s->rss_bytes;
+}
+
+static double pss_value(const struct sample *s)
+{
+	return (double)s->pss_bytes;
 }
 
 /* Bytes read and written so far; plotted as a rate. */
@@ -92,6 +97,8 @@ struct metric {
 static const struct metric metrics[] = {
 	{ "cpu", "CPU", CHART_PERCENT, cpu_value, 0, "not sampled" },
 	{ "mem", "Memory (RSS)", CHART_BYTES, mem_value, 0, "not sampled" },
+	{ "pss", "Memory (PSS, shared pages split)", CHART_BYTES, pss_value, 0,
+	  "its smaps_rollup could not be read, or it ran less than a PSS interval" },
 	{ "io", "Disk I/O (read + write)", CHART_RATE, io_value, 1,
 	  "its I/O counters could not be read" },
 	{ "threads", "Threads", CHART_COUNT, threads_value, 0, "not sampled" },

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/attach.h"
@@ -43,6 +44,12 @@ enum {
 	OPT_CPU_LIMIT,
 	OPT_MEM_LIMIT,
 	OPT_RESUME_ON_BOOT,
+	OPT_GPUS,
+	OPT_GPU_MEM,
+	OPT_QUEUE,
+	OPT_AFTER,
+	OPT_PRIORITY,
+	OPT_HOLD,
 };
 
 static const struct opt_spec run_opts[] = {
@@ -67,6 +74,12 @@ static const struct opt_spec run_opts[] = {
 	{ OPT_MEM_LIMIT, "mem-limit", OPT_VALUE, "SIZE", "at most SIZE of memory, e.g. 8G" },
 	{ OPT_HANG_TIMEOUT, "hang-timeout", OPT_VALUE, "DUR", "hung after DUR without output, progress, checkpoint or CPU" },
 	{ OPT_ON_HANG, "on-hang", OPT_VALUE, "ACTION", "none (default: an event), kill or restart" },
+	{ OPT_GPUS, "gpus", OPT_VALUE, "N|LIST", "wait for N free GPUs (or GPUs 0,2) and run on them" },
+	{ OPT_GPU_MEM, "gpu-mem", OPT_VALUE, "SIZE", "with --gpus: share GPUs, declaring SIZE of GPU memory" },
+	{ OPT_QUEUE, "queue", OPT_VALUE, "Q", "run in queue Q (see trainctl queue Q --parallel N)" },
+	{ OPT_AFTER, "after", OPT_VALUE, "JOB", "start only after JOB succeeded (repeatable, or JOB,JOB)" },
+	{ OPT_PRIORITY, "priority", OPT_VALUE, "N", "higher starts first among waiting jobs (default 0)" },
+	{ OPT_HOLD, "hold", OPT_FLAG, NULL, "queue the job but start it only at trainctl start" },
 	{ 'a', "attach", OPT_FLAG, NULL, "attach to the job's terminal right away" },
 	{ 'w', "wait", OPT_FLAG, NULL, "wait with a live progress line; exit with the job's status" },
 	{ OPT_DETACH_KEY, "detach-key", OPT_VALUE, "KEY", "with -a: detach with KEY (default ctrl-\\)" },
@@ -239,6 +252,104 @@ static int parse_limits_options(struct cmd_ctx *ctx, json_t *spec)
 	return 0;
 }
 
+/* --gpus N or --gpus 0,2: a count, or distinct GPU indices. */
+static int parse_gpus(struct cmd_ctx *ctx, const char *text, json_t **out)
+{
+	json_t *list = json_array();
+	const char *p = text;
+	int n;
+
+	if (!strchr(text, ',') && parse_uint(text, &n) == 0 && n > 0) {
+		*out = json_integer(n);
+		json_decref(list);
+		return 0;
+	}
+	while (*p) {
+		char item[16];
+		size_t len = strcspn(p, ",");
+		size_t i;
+		json_t *v;
+
+		if (len == 0 || len >= sizeof(item))
+			goto bad;
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (parse_uint(item, &n) < 0)
+			goto bad;
+		json_array_foreach(list, i, v) {
+			if (json_integer_value(v) == n)
+				goto bad;
+		}
+		json_array_append_new(list, json_integer(n));
+		p += len + (p[len] == ',');
+		if (p[-1] == ',' && !*p)
+			goto bad;
+	}
+	if (!json_array_size(list))
+		goto bad;
+	*out = list;
+	return 0;
+bad:
+	json_decref(list);
+	return err_usage(&ctx->err, "invalid --gpus '%s' (expected a count like 2, or distinct "
+				    "GPU indices like 0,2)", text);
+}
+
+/* The queue: GPUs, a named queue, dependencies, priority, hold. */
+static int parse_queue_options(struct cmd_ctx *ctx, json_t *spec)
+{
+	const char *gpus = opt_value(ctx, OPT_GPUS), *mem = opt_value(ctx, OPT_GPU_MEM);
+	const char *priority = opt_value(ctx, OPT_PRIORITY);
+	json_t *want = NULL, *after;
+	int64_t bytes;
+	char *end;
+	long prio;
+
+	if (gpus && parse_gpus(ctx, gpus, &want) < 0)
+		return -1;
+	if (mem && !gpus)
+		return err_usage(&ctx->err, "--gpu-mem needs --gpus");
+	if (mem && (parse_size_bytes(mem, &bytes, &ctx->err) < 0 || bytes <= 0)) {
+		json_decref(want);
+		return ctx->err.msg[0] ? -1 : err_usage(&ctx->err, "invalid --gpu-mem '%s' (expected a "
+								  "size like 10G)", mem);
+	}
+	if (priority) {
+		errno = 0;
+		prio = strtol(priority, &end, 10);
+		if (!*priority || *end || errno || prio < -1000000 || prio > 1000000) {
+			json_decref(want);
+			return err_usage(&ctx->err, "invalid --priority '%s' (expected an integer, higher "
+						    "first)", priority);
+		}
+		json_object_set_new(spec, "priority", json_integer(prio));
+	}
+	if (want)
+		json_object_set_new(spec, "gpus", want);
+	if (mem)
+		json_object_set_new(spec, "gpu_mem", json_integer(bytes));
+	if (opt_value(ctx, OPT_QUEUE))
+		json_object_set_new(spec, "queue", json_string(opt_value(ctx, OPT_QUEUE)));
+	if (opt_count(ctx, OPT_HOLD))
+		json_object_set_new(spec, "hold", json_true());
+	after = json_array();
+	for (char *const *v = opt_values(ctx, OPT_AFTER); *v; v++) {
+		for (const char *p = *v; *p; p += *p == ',') {
+			size_t len = strcspn(p, ",");
+			if (len == 0)
+				return err_usage(&ctx->err, "invalid --after '%s' (expected job ids or "
+							    "names, separated by commas)", *v);
+			json_array_append_new(after, json_stringn(p, len));
+			p += len;
+		}
+	}
+	if (json_array_size(after))
+		json_object_set_new(spec, "after", after);
+	else
+		json_decref(after);
+	return 0;
+}
+
 /* Hang detection: how long without a sign of life, and what then. */
 static int parse_hang(struct cmd_ctx *ctx, json_t *spec)
 {
@@ -291,6 +402,7 @@ static json_t *build_spec(struct cmd_ctx *ctx)
 	if (build_command(ctx, spec) < 0 || check_env_sets(ctx) < 0 || parse_limits(ctx, spec) < 0 ||
 	    parse_progress(ctx, spec) < 0 || parse_restart(ctx, spec) < 0 ||
 	    parse_hang(ctx, spec) < 0 || parse_limits_options(ctx, spec) < 0 ||
+	    parse_queue_options(ctx, spec) < 0 ||
 	    resolve_cwd(ctx, spec) < 0) {
 		json_decref(spec);
 		return NULL;
@@ -321,14 +433,40 @@ static int run_attach(struct cmd_ctx *ctx, int64_t id, int key)
 	return ret == ATTACH_JOB_ENDED ? status : 0;
 }
 
+/* run --attach of a queued job: wait until it has left the queue (checked 4 times a second). */
+static int run_wait_started(struct cmd_ctx *ctx, int64_t id)
+{
+	const struct timespec pause = { 0, 250 * 1000 * 1000 };
+
+	for (;;) {
+		json_t *req = proto_request("show"), *reply;
+		const char *state;
+		int queued;
+
+		json_object_set_new(req, "jobs", json_pack("[I]", (json_int_t)id));
+		reply = client_call(&ctx->paths, req, &ctx->err);
+		if (!reply)
+			return -1;
+		state = json_string_value(json_object_get(json_object_get(reply, "job"), "state"));
+		queued = state && (!strcmp(state, "queued") || !strcmp(state, "held"));
+		json_decref(reply);
+		if (!queued)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+}
+
 static int run_main(struct cmd_ctx *ctx)
 {
 	json_t *spec, *req, *reply;
-	int key = 0;
+	int key = 0, waiting;
 	int64_t id;
 
 	if (opt_count(ctx, 'a') && opt_count(ctx, 'w'))
 		return err_usage(&ctx->err, "run: give --attach or --wait, not both");
+	if (opt_count(ctx, 'a') && opt_count(ctx, OPT_HOLD))
+		return err_usage(&ctx->err, "run: --attach cannot wait for a --hold job; attach after "
+					    "trainctl start");
 	if (opt_count(ctx, 'a') && (key = attach_detach_key(ctx, opt_value(ctx, OPT_DETACH_KEY))) < 0)
 		return -1;
 	spec = build_spec(ctx);
@@ -340,9 +478,19 @@ static int run_main(struct cmd_ctx *ctx)
 	if (!reply)
 		return -1;
 	id = json_integer_value(json_object_get(reply, "id"));
+	waiting = json_is_string(json_object_get(reply, "state"));
+	if (waiting && isatty(STDERR_FILENO))
+		fprintf(stderr, "job %lld %s%s%s%s\n", (long long)id,
+			json_string_value(json_object_get(reply, "state")),
+			json_is_string(json_object_get(reply, "reason")) ? " (" : "",
+			json_is_string(json_object_get(reply, "reason"))
+				? json_string_value(json_object_get(reply, "reason")) : "",
+			json_is_string(json_object_get(reply, "reason")) ? ")" : "");
 	json_decref(reply);
 	printf("%lld\n", (long long)id);
 	fflush(stdout);
+	if (opt_count(ctx, 'a') && waiting && run_wait_started(ctx, id) < 0)
+		return -1;
 	if (opt_count(ctx, 'a'))
 		return run_attach(ctx, id, key);
 	if (opt_count(ctx, 'w'))

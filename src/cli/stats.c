@@ -68,6 +68,7 @@ static void print_summary(const json_t *job, const struct series_summary *sum, c
 	printf("  %-12s %10s %10s %10s %10s\n", "", "min", "mean", "p95", "max");
 	print_metric("CPU %", &sum->cpu, 0);
 	print_metric("memory", &sum->rss, 1);
+	print_metric("memory PSS", &sum->pss, 1);
 	print_metric("threads", &sum->threads, 0);
 	print_metric("processes", &sum->procs, 0);
 	print_metric("GPU %", &sum->gpu_util, 0);
@@ -90,6 +91,7 @@ static int stats_main(struct cmd_ctx *ctx)
 	json_t *reply, *hints, *out;
 	struct sample *samples = NULL;
 	struct series_summary sum;
+	struct machine_summary machine;
 	size_t n = 0;
 	int ret = 0;
 
@@ -117,9 +119,12 @@ static int stats_main(struct cmd_ctx *ctx)
 	stats_summarize(samples, n, &sum);
 	hints = json_array();
 	stats_hints(samples, n, &sum, (int)sysconf(_SC_NPROCESSORS_ONLN), hints);
+	if (machine_summary_from_json(json_object_get(reply, "machine"), &machine) == 0)
+		stats_machine_hints(&sum, &machine, hints);
 	if (opt_count(ctx, OPT_JSON)) {
 		out = stats_summary_json(&sum);
 		json_object_set_new(out, "hints", hints);
+		json_object_set_new(out, "machine", json_incref(json_object_get(reply, "machine")));
 		json_object_set_new(out, "id", json_incref(json_object_get(json_object_get(reply, "job"), "id")));
 		print_json(out);
 		json_decref(out);

@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include "daemon/supervise.h"
+#include "daemon/gpus.h"
 #include "daemon/sampling.h"
+#include "daemon/sched.h"
 #include "daemon/watchdog.h"
 #include "lib/cgroup.h"
 #include "lib/parse.h"
@@ -293,9 +295,11 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	loop_add_fd(d->loop, d->listen_fd, EPOLLIN, on_accept, d);
 	d->started_at = time_now_ms();
 	daemon_detect_cgroups(d);
+	gpus_start(d);
 	supervise_recover(d);
 	watchdog_start(d);
 	sampling_start(d, d->sample_interval_ms);
+	d->sched_dirty = 1; /* jobs queued before a restart start as soon as they can */
 	return 0;
 }
 
@@ -318,6 +322,7 @@ static void daemon_release(struct daemon *d)
 	supervise_release(d);
 	watchdog_release(d);
 	sampling_release(d);
+	gpus_release(d);
 	while (d->clients)
 		client_close(d->clients);
 	loop_free(d->loop);
@@ -338,7 +343,8 @@ static void daemon_report_ready(int fd, const struct err *err)
 
 int daemon_run(int ready_fd, int64_t sample_interval_ms)
 {
-	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .reserve_fd = -1, .sample_interval_ms = sample_interval_ms };
+	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .reserve_fd = -1,
+			    .sample_interval_ms = sample_interval_ms, .gpu_free_mem = SCHED_GPU_FREE_MEM_DEFAULT };
 	const char *interval = getenv("TRAINCTL_SAMPLE_INTERVAL");
 	struct err err = { 0 };
 

@@ -25,6 +25,7 @@ struct active;
 struct waiter;
 struct watched;
 struct sampling;
+struct daemon_gpus;
 
 struct daemon {
 	struct loop *loop;
@@ -41,6 +42,11 @@ struct daemon {
 	struct waiter *waiters;
 	struct watched *watched;
 	struct sampling *sampling;
+	struct daemon_gpus *gpus;
+	int sched_dirty;        /* something changed that may let a queued job start */
+	int sched_waiting_gpus; /* a queued job waits for GPUs: look again now and then */
+	int64_t sched_gpu_checked_ms;
+	int64_t gpu_free_mem;   /* a GPU is free while other processes use less than this */
 	int64_t sample_interval_ms;
 	const char *cgroup; /* what per-job cgroups can be made here: "v2", "v1" or "none" */
 	char cgroup_why[1024];

@@ -14,6 +14,7 @@
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
 #include "daemon/sampling.h"
+#include "daemon/sched.h"
 #include "daemon/supervise.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
@@ -70,7 +71,7 @@ static int64_t *resolve_jobs(struct daemon *d, const json_t *req, struct err *er
 static json_t *request_hello(struct daemon *d, struct client *c, const json_t *req,
 			     struct err *err)
 {
-	json_t *reply = proto_reply_ok();
+	json_t *reply = proto_reply_ok(), *machine;
 	char when[40];
 
 	(void)c;
@@ -88,6 +89,8 @@ static json_t *request_hello(struct daemon *d, struct client *c, const json_t *r
 			    json_integer(d->sample_interval_ms ? d->sample_interval_ms : SAMPLING_DEFAULT_MS));
 	if (d->cgroup_why[0])
 		json_object_set_new(reply, "cgroups_note", json_string(d->cgroup_why));
+	if ((machine = sampling_machine_json(d)) != NULL)
+		json_object_set_new(reply, "machine", machine);
 	return reply;
 }
 
@@ -135,29 +138,128 @@ static int validate_spec(struct daemon *d, const json_t *spec, struct err *err)
 	return 0;
 }
 
+/* --after JOB...: the jobs as ids, in place of what the user wrote. */
+static int resolve_after(struct daemon *d, json_t *spec, struct err *err)
+{
+	json_t *after = json_object_get(spec, "after"), *req, *ids;
+	int64_t *resolved;
+
+	if (!after)
+		return 0;
+	if (!json_is_array(after) || !json_array_size(after))
+		return err_usage(err, "malformed request: after must be a list of jobs");
+	req = json_pack("{sO}", "jobs", after);
+	resolved = resolve_jobs(d, req, err);
+	json_decref(req);
+	if (!resolved)
+		return -1;
+	ids = json_array();
+	for (int64_t *id = resolved; *id >= 0; id++)
+		json_array_append_new(ids, json_integer(*id));
+	json_object_set_new(spec, "after", ids);
+	free(resolved);
+	return 0;
+}
+
+/* Does anything in the spec make the job wait in the queue? */
+static int spec_waits(const json_t *spec)
+{
+	return json_object_get(spec, "after") || json_object_get(spec, "queue") ||
+	       json_object_get(spec, "gpus") || json_is_true(json_object_get(spec, "hold"));
+}
+
+static json_t *queued_reply(struct daemon *d, int64_t id)
+{
+	json_t *reply = proto_reply_ok();
+	char *reason = store_job_reason(d->store, id);
+
+	json_object_set_new(reply, "id", json_integer(id));
+	json_object_set_new(reply, "state", json_string(job_state_name(
+		(enum job_state)store_job_state(d->store, id))));
+	json_object_set_new(reply, "reason", reason ? json_string(reason) : json_null());
+	free(reason);
+	return reply;
+}
+
 static json_t *request_run(struct daemon *d, struct client *c, const json_t *req,
 			   struct err *err)
 {
 	json_t *spec = json_object_get(req, "spec");
 	const char *name = req_string(spec, "name");
+	int state = JOB_STARTING;
 	int64_t id;
+	int started;
 
 	if (!json_is_object(spec)) {
 		err_usage(err, "malformed request: run needs a \"spec\" object");
 		return NULL;
 	}
-	if (validate_spec(d, spec, err) < 0 ||
-	    store_job_insert(d->store, name, spec, JOB_STARTING, &id, err) < 0)
+	if (validate_spec(d, spec, err) < 0 || resolve_after(d, spec, err) < 0)
+		return NULL;
+	if (spec_waits(spec) && (state = sched_check_spec(d, spec, err)) < 0)
+		return NULL;
+	if (store_job_insert(d->store, name, spec, (enum job_state)state, &id, err) < 0)
 		return NULL;
 	store_event_add(d->store, id, "created", NULL);
+	if (state == JOB_HELD)
+		return queued_reply(d, id);
 	store_commit_point(d->store);
 	crash_point("run-inserted");
-	if (supervise_start(d, id, spec, c, err) < 0) {
+	/* Nothing to wait for: straight to the shim, without a pass over the queue. */
+	started = state == JOB_STARTING ? (supervise_start(d, id, spec, c, err) < 0 ? -1 : 1)
+					: sched_submit(d, id, c, err);
+	if (started < 0) {
 		store_job_delete(d->store, id, NULL);
 		return NULL;
 	}
-	crash_point("run-forked");
-	return NULL; /* answered when the shim reports */
+	if (started)
+		crash_point("run-forked");
+	return started ? NULL /* answered when the shim reports */ : queued_reply(d, id);
+}
+
+/* trainctl start: held jobs join the queue. */
+static json_t *request_start(struct daemon *d, struct client *c, const json_t *req,
+			     struct err *err)
+{
+	int64_t *ids = resolve_jobs(d, req, err);
+	json_t *reply, *jobs;
+
+	(void)c;
+	if (!ids)
+		return NULL;
+	for (int64_t *id = ids; *id >= 0; id++) {
+		if (sched_release_held(d, *id, err) < 0) {
+			free(ids);
+			return NULL;
+		}
+	}
+	sched_tick(d);
+	reply = proto_reply_ok();
+	jobs = json_array();
+	for (int64_t *id = ids; *id >= 0; id++)
+		json_array_append_new(jobs, queued_reply(d, *id));
+	json_object_set_new(reply, "jobs", jobs);
+	free(ids);
+	return reply;
+}
+
+/* trainctl queue [Q] [--parallel N] [--pause|--resume]: change a queue, list them all. */
+static json_t *request_queue(struct daemon *d, struct client *c, const json_t *req,
+			     struct err *err)
+{
+	const char *queue = req_string(req, "queue");
+	json_t *reply;
+
+	(void)c;
+	if (queue && (json_object_get(req, "parallel") || json_object_get(req, "pause") ||
+		      json_object_get(req, "resume"))) {
+		if (sched_queue_update(d, queue, req, err) < 0)
+			return NULL;
+		sched_tick(d);
+	}
+	reply = proto_reply_ok();
+	json_object_set_new(reply, "queues", store_queues_json(d->store));
+	return reply;
 }
 
 static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req, struct err *err)
@@ -197,12 +299,24 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 static void add_peaks(struct daemon *d, json_t *job, int64_t id)
 {
 	double cpu;
-	int64_t rss;
+	int64_t rss, pss;
 
-	if (store_job_peaks(d->store, id, &cpu, &rss) < 0)
+	if (store_job_peaks(d->store, id, &cpu, &rss, &pss) < 0)
 		return;
 	json_object_set_new(job, "peak_cpu_percent", cpu >= 0 ? json_real(cpu) : json_null());
 	json_object_set_new(job, "peak_rss_bytes", json_integer(rss));
+	json_object_set_new(job, "peak_pss_bytes", pss >= 0 ? json_integer(pss) : json_null());
+}
+
+/* What the machine did between two times (for the hints about a job's surroundings). */
+static json_t *machine_during(struct daemon *d, int64_t from_ms, int64_t to_ms)
+{
+	struct machine_summary m = { .ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	double cpu_max;
+
+	store_machine_summary(d->store, from_ms, to_ms, &m.cpu_mean, &cpu_max, &m.mem_available_min,
+			      &m.mem_total);
+	return machine_summary_json(&m);
 }
 
 static json_t *request_samples(struct daemon *d, struct client *c, const json_t *req,
@@ -222,8 +336,30 @@ static json_t *request_samples(struct daemon *d, struct client *c, const json_t 
 	reply = proto_reply_ok();
 	json_object_set_new(reply, "job", job);
 	json_object_set_new(reply, "samples", samples_to_json(samples, n));
+	if (n > 0)
+		json_object_set_new(reply, "machine",
+				    machine_during(d, samples[0].time_ms, samples[n - 1].time_ms));
 	free(samples);
 	free(ids);
+	return reply;
+}
+
+/* The machine's latest totals (and its GPUs when there are any). */
+static json_t *request_machine(struct daemon *d, struct client *c, const json_t *req,
+			       struct err *err)
+{
+	json_t *machine = sampling_machine_json(d), *reply;
+
+	(void)c;
+	(void)req;
+	if (!machine) {
+		err_set(err, "no machine sample yet (the daemon samples every %lld ms)",
+			(long long)(d->sample_interval_ms ? d->sample_interval_ms : SAMPLING_DEFAULT_MS));
+		return NULL;
+	}
+	reply = proto_reply_ok();
+	json_object_update(reply, machine);
+	json_decref(machine);
 	return reply;
 }
 
@@ -316,9 +452,13 @@ static json_t *request_stop(struct daemon *d, struct client *c, const json_t *re
 	for (int64_t *id = ids; *id >= 0; id++) {
 		struct err ignored = { 0 };
 
+		int state = store_job_state(d->store, *id);
+
 		/* A job between attempts has nothing to signal: it just ends. */
-		if (store_job_state(d->store, *id) == JOB_RESTARTING)
+		if (state == JOB_RESTARTING)
 			supervise_cancel_restart(d, *id, NULL);
+		else if (state == JOB_QUEUED || state == JOB_HELD)
+			supervise_end_unstarted(d, *id, JOB_CANCELLED, "removed from the queue");
 		else
 			supervise_stop(d, *id, (int)req_int(req, "signal", 0),
 				       req_int(req, "timeout_ms", -1), NULL, &ignored);
@@ -648,6 +788,8 @@ static const struct request_entry {
 	{ "rm", request_rm },       { "prune", request_prune },   { "shutdown", request_shutdown },
 	{ "send", request_send },   { "restart", request_restart }, { "limit", request_limit },
 	{ "renice", request_renice }, { "samples", request_samples },
+	{ "machine", request_machine }, { "start", request_start },
+	{ "queue", request_queue },
 };
 
 void request_dispatch(struct daemon *d, struct client *c, const json_t *req)

@@ -218,19 +218,35 @@ static void restart_start(struct daemon *d, int64_t id, struct job_restart *r)
 			    json_sprintf("\r\n--- trainctl: attempt %d started %s%s%s ---\r\n",
 					 r->attempt, when, checkpoint ? ", resuming from " : "",
 					 checkpoint ? checkpoint : ""));
-	/* Nobody waits for this start: the shim keeps the job even if we vanish before its report. */
-	json_object_set_new(spec, "unattended", json_true());
 	forget_last_attempt(d, id);
 	store_job_set_state(d->store, id, JOB_STARTING, NULL);
 	store_event_add(d->store, id, "restart", "attempt %d%s%s", r->attempt,
 			checkpoint ? " from " : "", checkpoint ? checkpoint : "");
-	/* Recorded first: a daemon that crashes now must adopt this attempt, not start another. */
-	store_commit_point(d->store);
 	if (supervise_start(d, id, spec, NULL, &err) < 0)
 		end_job(d, id, JOB_FAILED, err.msg, NULL);
 	crash_point("restart-forked");
 	free(checkpoint);
 	json_decref(spec);
+}
+
+int restart_from_queue(struct daemon *d, int64_t id, struct err *err)
+{
+	struct job_restart r;
+
+	if (store_job_restart_get(d->store, id, &r) < 0)
+		return err_set(err, "job %lld: no restart record", (long long)id);
+	restart_start(d, id, &r);
+	return 0;
+}
+
+/* Does the job wait for something in the queue (GPUs, a named queue) before it runs? */
+static int uses_queue(struct daemon *d, int64_t id)
+{
+	json_t *spec = store_job_spec(d->store, id);
+	int uses = json_object_get(spec, "gpus") || json_object_get(spec, "queue");
+
+	json_decref(spec);
+	return uses;
 }
 
 void restart_resume_on_boot(struct daemon *d)
@@ -278,6 +294,14 @@ int restart_request(struct daemon *d, int64_t id, int fresh, struct err *err)
 	/* A restart by hand is a new start: --max-restarts and the backoff count afresh. */
 	r.auto_restarts = 0;
 	r.fail_streak = 0;
+	if (job_state_is_final(state) && uses_queue(d, id)) {
+		/* Its GPUs or its queue's place may be someone else's now: queue up again. */
+		store_job_restart_set(d->store, id, &r);
+		store_job_set_state(d->store, id, JOB_QUEUED, "waiting to restart");
+		store_event_add(d->store, id, "queued", "restart requested");
+		d->sched_dirty = 1;
+		return 0;
+	}
 	if (job_state_is_final(state) || state == JOB_RESTARTING) {
 		restart_start(d, id, &r);
 		return 0;

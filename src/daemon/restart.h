@@ -33,6 +33,8 @@ void restart_tick(struct daemon *d);
  * is stopped gracefully first. fresh: ignore the checkpoint.
  */
 int restart_request(struct daemon *d, int64_t id, int fresh, struct err *err);
+/* Start the next attempt of a job that waited in the queue to restart. */
+int restart_from_queue(struct daemon *d, int64_t id, struct err *err);
 /* The latest complete checkpoint of a job that is not running, or NULL (caller frees). */
 char *restart_latest_checkpoint(struct daemon *d, int64_t id);
 

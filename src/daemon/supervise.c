@@ -30,6 +30,7 @@
 #include "lib/xmalloc.h"
 #include "daemon/reasons.h"
 #include "daemon/restart.h"
+#include "daemon/sched.h"
 #include "daemon/watchdog.h"
 #include "shim/shim.h"
 
@@ -71,6 +72,15 @@ pid_t supervise_shim_pid(struct daemon *d, int64_t id)
 	struct active *a = active_find(d, id);
 
 	return a ? a->shim_pid : 0;
+}
+
+int64_t supervise_job_of_shim(struct daemon *d, pid_t pid)
+{
+	for (struct active *a = d->active; a; a = a->next) {
+		if (a->shim_pid == pid)
+			return a->id;
+	}
+	return 0;
 }
 
 int supervise_is_active(struct daemon *d, int64_t id)
@@ -425,6 +435,11 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 	watchdog_forget(d, a->id);
 	active_free(d, a);
 	waiters_check(d);
+	/* Its GPUs, its place in a queue, a dependency: another job may start now. */
+	d->sched_dirty = 1;
+	store_begin(d->store);
+	sched_tick(d);
+	store_commit(d->store);
 }
 
 static struct active *active_new(struct daemon *d, int64_t id, pid_t shim_pid, int pidfd)
@@ -458,6 +473,39 @@ static void exec_shim(struct daemon *d, char *const argv[], int spec_fd, int rep
 	_exit(127);
 }
 
+/* Replace (or add) KEY=value in an environment array. */
+static void env_set(json_t *env, const char *key, const char *value)
+{
+	size_t i, len = strlen(key);
+	json_t *v;
+
+	json_array_foreach(env, i, v) {
+		const char *e = json_string_value(v);
+		if (e && strncmp(e, key, len) == 0 && e[len] == '=') {
+			json_array_remove(env, i);
+			break;
+		}
+	}
+	json_array_append_new(env, json_sprintf("%s=%s", key, value));
+}
+
+/* A job on GPUs sees only those: CUDA_VISIBLE_DEVICES, numbered as nvidia-smi does. */
+static void add_gpu_env(struct daemon *d, int64_t id, json_t *spec)
+{
+	json_t *gpus = store_job_gpus(d->store, id), *env = json_object_get(spec, "env"), *g;
+	struct strbuf list = STRBUF_INIT;
+	size_t i;
+
+	if (json_array_size(gpus) && json_is_array(env)) {
+		json_array_foreach(gpus, i, g)
+			strbuf_addf(&list, "%s%lld", i ? "," : "", (long long)json_integer_value(g));
+		env_set(env, "CUDA_VISIBLE_DEVICES", list.buf);
+		env_set(env, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+	}
+	strbuf_release(&list);
+	json_decref(gpus);
+}
+
 int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct client *c,
 		    struct err *err)
 {
@@ -471,12 +519,22 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));
+	/* A start nobody waits for (a restart, a queued job): the shim keeps the job if we vanish. */
+	if (!c)
+		json_object_set_new(full, "unattended", json_true());
+	add_gpu_env(d, id, full);
 	text = json_dumps(full, JSON_COMPACT);
 	json_decref(full);
 	if (pipe2(spec_pipe, O_CLOEXEC) < 0 || pipe2(report_pipe, O_CLOEXEC) < 0) {
 		free(text);
 		return err_errno(err, "pipe");
 	}
+	/*
+	 * What the caller recorded (the job, its state, its GPUs) is made durable
+	 * before the shim exists: a crash cannot leave a process the database
+	 * does not know, nor make the next daemon start an attempt again.
+	 */
+	store_commit_point(d->store);
 	pid = fork();
 	if (pid == 0)
 		exec_shim(d, argv, spec_pipe[0], report_pipe[1]);
@@ -569,8 +627,13 @@ void supervise_recover(struct daemon *d)
 		char *exit_path;
 		int ended;
 
-		/* Between attempts there is no shim: the watchdog starts the next one when due. */
-		if (store_job_state(d->store, *id) == JOB_RESTARTING)
+		int state = store_job_state(d->store, *id);
+
+		/*
+		 * Between attempts, and before the first, there is no shim: the watchdog
+		 * starts the next attempt when due, the queue starts waiting jobs.
+		 */
+		if (state == JOB_RESTARTING || state == JOB_QUEUED || state == JOB_HELD)
 			continue;
 		exit_path = paths_job_exit(&d->paths, *id);
 		ended = access(exit_path, F_OK) == 0;
@@ -637,6 +700,14 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 	json_decref(supervise_shim_request(d, id, req, err));
 	crash_point("stop-sent");
 	return err->msg[0] ? -1 : 0;
+}
+
+void supervise_end_unstarted(struct daemon *d, int64_t id, enum job_state state, const char *reason)
+{
+	store_job_set_ended(d->store, id, state, reason, NULL);
+	store_event_add(d->store, id, job_state_name(state), "%s", reason);
+	d->sched_dirty = 1;
+	waiters_check(d);
 }
 
 void supervise_cancel_restart(struct daemon *d, int64_t id, const char *cause)

@@ -43,6 +43,10 @@ void supervise_cancel_restart(struct daemon *d, int64_t id, const char *cause);
 json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err);
 /* The pid of the job's shim, or 0 when it has none. */
 pid_t supervise_shim_pid(struct daemon *d, int64_t id);
+/* A job that never started (queued, held) ends cancelled with reason; waiters hear of it. */
+void supervise_end_unstarted(struct daemon *d, int64_t id, enum job_state state, const char *reason);
+/* The live job whose shim is pid, or 0. */
+int64_t supervise_job_of_shim(struct daemon *d, pid_t pid);
 /* Is the job's shim known and alive? */
 int supervise_is_active(struct daemon *d, int64_t id);
 

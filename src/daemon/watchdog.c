@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/restart.h"
+#include "daemon/sched.h"
 #include "daemon/sampling.h"
 #include "daemon/supervise.h"
 #include "lib/checkpoint.h"
@@ -239,6 +240,7 @@ static void watchdog_tick(void *data, int fd, uint32_t events)
 		json_decref(status);
 	}
 	restart_tick(d);
+	sched_tick(d);
 	store_commit(d->store);
 	free(ids);
 }

@@ -377,6 +377,23 @@ static char *v1_memory_dir(const char *root, struct err *err)
 	return v1_hierarchy(root, names, err);
 }
 
+/*
+ * The cpuacct hierarchy when it is mounted apart from cpu (as here: cpu and
+ * cpuacct each on their own); NULL when it is co-mounted with cpu (Debian's
+ * cpu,cpuacct: the cpu directory then has cpuacct.usage itself) or absent.
+ */
+static char *v1_cpuacct_dir(const char *root, const char *cpu)
+{
+	static const char *const names[] = { "cpuacct", NULL };
+	char *dir = v1_hierarchy(root, names, NULL);
+
+	if (dir && strcmp(dir, cpu) == 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 /* ---- detection ---- */
 
 /* Does root/cgroup.controllers list cpu and memory? */
@@ -483,28 +500,38 @@ static int v2_create(struct cgroup_job *cg, const char *root, const char *name,
 	return 0;
 }
 
-static int v1_create(struct cgroup_job *cg, const char *root, const char *name,
-		     struct err *err)
+/*
+ * The job's directories in the v1 hierarchies; with create, made too. A
+ * separate cpuacct hierarchy is optional: without it (or when it cannot be
+ * made) the job's CPU time is read from /proc instead of its cgroup.
+ */
+static int v1_paths(struct cgroup_job *cg, const char *root, const char *name, int create,
+		    struct err *err)
 {
 	char *cpu = v1_cpu_dir(root, err);
 	char *memory = cpu ? v1_memory_dir(root, err) : NULL;
+	char *cpuacct = cpu ? v1_cpuacct_dir(root, cpu) : NULL;
 	int ret = -1;
 
 	if (!cpu || !memory)
 		goto out;
-	if (mkdir_tree(cpu, name, 0, err) < 0 || mkdir_tree(memory, name, 0, err) < 0)
+	if (create && (mkdir_tree(cpu, name, 0, err) < 0 || mkdir_tree(memory, name, 0, err) < 0))
 		goto out;
 	cg->cpu = path_join(cpu, name);
 	cg->memory = path_join(memory, name);
+	if (cpuacct && (!create || mkdir_tree(cpuacct, name, 0, NULL) == 0))
+		cg->cpuacct = path_join(cpuacct, name);
 	ret = 0;
 out:
 	free(cpu);
 	free(memory);
+	free(cpuacct);
 	return ret;
 }
 
-int cgroup_job_create(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
-		      const char *name, struct err *err)
+/* Fill cg with the job's paths, making the directories when create is set. */
+static int job_paths(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
+		     const char *name, int create, struct err *err)
 {
 	int ret;
 
@@ -513,9 +540,9 @@ int cgroup_job_create(struct cgroup_job *cg, enum cgroup_kind kind, const char *
 		return err_set(err, "bad cgroup name \"%s\" (want a relative path like trainctl/job-1)",
 			       name);
 	if (kind == CGROUP_V2)
-		ret = v2_create(cg, root, name, err);
+		ret = create ? v2_create(cg, root, name, err) : (cg->v2 = path_join(root, name), 0);
 	else if (kind == CGROUP_V1)
-		ret = v1_create(cg, root, name, err);
+		ret = v1_paths(cg, root, name, create, err);
 	else
 		ret = err_set(err, "no usable cgroups to create %s in", name);
 	if (ret < 0) {
@@ -524,6 +551,18 @@ int cgroup_job_create(struct cgroup_job *cg, enum cgroup_kind kind, const char *
 	}
 	cg->kind = kind;
 	return 0;
+}
+
+int cgroup_job_create(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
+		      const char *name, struct err *err)
+{
+	return job_paths(cg, kind, root, name, 1, err);
+}
+
+int cgroup_job_locate(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
+		      const char *name)
+{
+	return job_paths(cg, kind, root, name, 0, NULL);
 }
 
 /* rmdir, where already gone counts as done. */
@@ -552,7 +591,7 @@ static void remove_empty_parents(const char *dir)
 
 int cgroup_job_remove(const struct cgroup_job *cg)
 {
-	const char *dirs[] = { cg->v2, cg->cpu, cg->memory };
+	const char *dirs[] = { cg->v2, cg->cpu, cg->memory, cg->cpuacct };
 	int ret = 0, saved = 0;
 
 	if (cg->kind == CGROUP_NONE) {
@@ -577,6 +616,7 @@ void cgroup_job_release(struct cgroup_job *cg)
 	free(cg->v2);
 	free(cg->cpu);
 	free(cg->memory);
+	free(cg->cpuacct);
 	memset(cg, 0, sizeof(*cg));
 }
 
@@ -634,9 +674,12 @@ int cgroup_job_add(const struct cgroup_job *cg, pid_t pid)
 	if (cg->kind == CGROUP_V2)
 		return procs_write(cg->v2, text, len);
 	if (cg->kind == CGROUP_V1) {
-		if (procs_write(cg->cpu, text, len) < 0)
+		if (procs_write(cg->cpu, text, len) < 0 || procs_write(cg->memory, text, len) < 0)
 			return -1;
-		return procs_write(cg->memory, text, len);
+		/* Optional: without it the job's CPU time comes from /proc. */
+		if (cg->cpuacct)
+			(void)procs_write(cg->cpuacct, text, len);
+		return 0;
 	}
 	errno = EINVAL;
 	return -1;
@@ -743,6 +786,96 @@ int64_t cgroup_job_memory_usage(const struct cgroup_job *cg)
 	if (cg->kind == CGROUP_V1)
 		return read_number(cg->memory, "memory.usage_in_bytes");
 	return -1;
+}
+
+/* ---- the meter: a job's totals, one pread per file per tick ---- */
+
+int cgroup_parse_cpu(enum cgroup_kind kind, const char *text, uint64_t *cpu_ns)
+{
+	int64_t v = kind == CGROUP_V2 ? parse_keyed(text, "usage_usec") : parse_number(text);
+
+	if (v < 0)
+		return -1;
+	*cpu_ns = kind == CGROUP_V2 ? (uint64_t)v * 1000 : (uint64_t)v;
+	return 0;
+}
+
+int cgroup_parse_memory(enum cgroup_kind kind, const char *text, int64_t *mem_bytes)
+{
+	int64_t anon = parse_keyed(text, kind == CGROUP_V2 ? "anon" : "total_rss");
+	int64_t mapped = parse_keyed(text, kind == CGROUP_V2 ? "file_mapped" : "total_mapped_file");
+
+	if (anon < 0 || mapped < 0)
+		return -1;
+	*mem_bytes = anon + mapped;
+	return 0;
+}
+
+static int open_in(const char *dir, const char *file)
+{
+	char *path;
+	int fd;
+
+	if (!dir)
+		return -1;
+	path = path_join(dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	return fd;
+}
+
+int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg)
+{
+	m->kind = cg->kind;
+	m->cpu_fd = -1;
+	m->mem_fd = -1;
+	if (cg->kind == CGROUP_V2) {
+		m->cpu_fd = open_in(cg->v2, "cpu.stat");
+		m->mem_fd = open_in(cg->v2, "memory.stat");
+	} else if (cg->kind == CGROUP_V1) {
+		/* cpuacct.usage lives in the cpu directory when the two are co-mounted. */
+		m->cpu_fd = open_in(cg->cpuacct ? cg->cpuacct : cg->cpu, "cpuacct.usage");
+		m->mem_fd = open_in(cg->memory, "memory.stat");
+	}
+	if (m->cpu_fd < 0 || m->mem_fd < 0) {
+		cgroup_meter_close(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the whole of a small file again from its start into buf. */
+static int pread_text(int fd, char *buf, size_t size)
+{
+	ssize_t n = pread(fd, buf, size - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+int cgroup_meter_read(const struct cgroup_meter *m, uint64_t *cpu_ns, int64_t *mem_bytes)
+{
+	char buf[8192];
+
+	if (m->cpu_fd < 0 || pread_text(m->cpu_fd, buf, sizeof(buf)) < 0 ||
+	    cgroup_parse_cpu(m->kind, buf, cpu_ns) < 0)
+		return -1;
+	if (pread_text(m->mem_fd, buf, sizeof(buf)) < 0 ||
+	    cgroup_parse_memory(m->kind, buf, mem_bytes) < 0)
+		return -1;
+	return 0;
+}
+
+void cgroup_meter_close(struct cgroup_meter *m)
+{
+	if (m->cpu_fd >= 0)
+		close(m->cpu_fd);
+	if (m->mem_fd >= 0)
+		close(m->mem_fd);
+	m->cpu_fd = -1;
+	m->mem_fd = -1;
 }
 
 /* The directory whose cgroup.procs lists the job. */

@@ -26,6 +26,20 @@ struct cgroup_job {
 	char *v2;     /* v2: the job's directory */
 	char *cpu;    /* v1: the job's directory in the cpu hierarchy */
 	char *memory; /* v1: ... in the memory hierarchy */
+	char *cpuacct; /* v1: ... in a cpuacct hierarchy mounted apart from cpu; NULL if none */
+};
+
+/*
+ * Open descriptors on the two files that give a job's totals, read again
+ * with pread every sampling tick (a fraction of the cost of an open): the
+ * CPU time (v2 cpu.stat usage_usec, v1 cpuacct.usage) and memory.stat, whose
+ * anon + file_mapped (v2) or total_rss + total_mapped_file (v1) is the
+ * job's resident memory, each page counted once, page cache left out.
+ */
+struct cgroup_meter {
+	enum cgroup_kind kind;
+	int cpu_fd;
+	int mem_fd;
 };
 
 /*
@@ -44,6 +58,9 @@ const char *cgroup_kind_name(enum cgroup_kind kind);
  */
 int cgroup_job_create(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
 		      const char *name, struct err *err);
+/* Fill cg with the paths of an existing job cgroup without creating anything (for readers). */
+int cgroup_job_locate(struct cgroup_job *cg, enum cgroup_kind kind, const char *root,
+		      const char *name);
 /* The cgroup name of job id of the state directory home: "trainctl/<hash of home>/job-<id>". */
 char *cgroup_job_name(const char *home, int64_t id);
 /* Move a process into the job's cgroup (0: the caller itself; async-signal-safe for v2/v1). */
@@ -56,6 +73,14 @@ int cgroup_job_set_memory(const struct cgroup_job *cg, int64_t bytes, struct err
 int64_t cgroup_job_oom_kills(const struct cgroup_job *cg);
 /* Current memory usage in bytes (-1 if unknown). */
 int64_t cgroup_job_memory_usage(const struct cgroup_job *cg);
+/* Open the meter of a job's cgroup; -1 when its files are not there (then read /proc). */
+int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg);
+/* Cumulative CPU time in nanoseconds and resident memory in bytes; -1 on error. */
+int cgroup_meter_read(const struct cgroup_meter *m, uint64_t *cpu_ns, int64_t *mem_bytes);
+void cgroup_meter_close(struct cgroup_meter *m);
+/* The pure halves, for tests: parse cpu.stat/cpuacct.usage and memory.stat text. */
+int cgroup_parse_cpu(enum cgroup_kind kind, const char *text, uint64_t *cpu_ns);
+int cgroup_parse_memory(enum cgroup_kind kind, const char *text, int64_t *mem_bytes);
 /* The pids in the job's cgroup, -1 terminated (caller frees); NULL on error. */
 pid_t *cgroup_job_pids(const struct cgroup_job *cg);
 /* SIGKILL every process in the cgroup (cgroup.kill on v2). Returns how many were signalled, or -1. */

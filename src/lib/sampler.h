@@ -1,14 +1,24 @@
 /*
- * Sampling the process trees of many jobs at once: one pass over /proc per
- * tick for all of them, reading only /proc/PID/stat on the fast path (CPU
- * times, RSS, threads), and /proc/PID/io for the I/O counters when asked (at
- * a slower cadence). Each tree is everything below a root pid (a job's
- * shim), the root itself excluded.
+ * Sampling the process trees of many jobs at once. Each tree is everything
+ * below a root pid (a job's shim), the root itself excluded.
  *
- * CPU use is the change, between two ticks, of the tree's total CPU time:
- * the utime+stime+cutime+cstime of every live process below the root plus
- * the root's cutime+cstime, so that time spent by processes that have exited
- * (and were reaped inside the tree) is not lost.
+ * Two paths. A job with a cgroup meter (see cgroup.h) gets its CPU time and
+ * memory from two cgroup files, one pread each, however many processes it
+ * has: that is every tick's fast path. Individual processes are visited in
+ * one pass over /proc for all jobs together, reading only /proc/PID/stat
+ * (kept open between ticks and read again with pread), when the caller asks
+ * for SAMPLE_PROCS or when a job has no meter; /proc/PID/io and
+ * /proc/PID/smaps_rollup only on the ticks that ask for SAMPLE_IO and
+ * SAMPLE_PSS. Counts not refreshed on a tick (processes, threads) carry the
+ * last pass's values; I/O and PSS are unknown (-1) on ticks without them.
+ * While a job's main process exits, its cgroup's memory drains page by page:
+ * a metered job whose main process is gone or has let go of its memory gets
+ * procs 0 (nothing worth keeping) rather than a figure of its teardown.
+ *
+ * On the /proc path CPU use is the change, between two ticks, of the tree's
+ * total CPU time: the utime+stime+cutime+cstime of every live process below
+ * the root plus the root's cutime+cstime, so that time spent by processes
+ * that have exited (and were reaped inside the tree) is not lost.
  */
 #ifndef TRAINCTL_SAMPLER_H
 #define TRAINCTL_SAMPLER_H
@@ -17,7 +27,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/cgroup.h"
 #include "lib/stats.h"
+
+enum sample_parts {
+	SAMPLE_PROCS = 1 << 0, /* visit every process (counts, and CPU/memory without a meter) */
+	SAMPLE_IO = 1 << 1,    /* read /proc/PID/io (implies SAMPLE_PROCS) */
+	SAMPLE_PSS = 1 << 2,   /* read /proc/PID/smaps_rollup (implies SAMPLE_PROCS) */
+};
+
+struct sampler_job {
+	pid_t root;
+	pid_t main; /* the job's main process (0: unknown); with a meter, its end ends the samples */
+	const struct cgroup_meter *meter; /* NULL: everything from /proc */
+};
 
 struct sampler;
 
@@ -25,11 +48,11 @@ struct sampler *sampler_new(void);
 void sampler_free(struct sampler *s);
 
 /*
- * Sample the trees below roots[0..n). out[i] gets tree i's sample (its
- * cpu_percent is -1 on a root's first tick; read/write bytes -1 unless
- * with_io). Roots not seen for a tick are forgotten.
+ * Sample jobs[0..n) into out[0..n). A job's cpu_percent is -1 on its first
+ * tick (and when its source of CPU time changed). Roots not seen for a tick
+ * are forgotten. Returns how many processes the /proc pass read (0 if none).
  */
-int sampler_sample(struct sampler *s, const pid_t *roots, size_t n, int with_io, int64_t now_ms,
-		   struct sample *out);
+size_t sampler_sample(struct sampler *s, const struct sampler_job *jobs, size_t n,
+		      unsigned parts, int64_t now_ms, struct sample *out);
 
 #endif

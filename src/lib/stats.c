@@ -53,6 +53,11 @@ static double get_gpu_util(const struct sample *s)
 	return s->gpu_util;
 }
 
+static double get_pss(const struct sample *s)
+{
+	return (double)s->pss_bytes;
+}
+
 static double get_gpu_mem(const struct sample *s)
 {
 	return (double)s->gpu_mem_bytes;
@@ -183,6 +188,7 @@ void stats_summarize(const struct sample *samples, size_t n, struct series_summa
 	}
 	metric_summarize(samples, n, get_cpu, &out->cpu);
 	metric_summarize(samples, n, get_rss, &out->rss);
+	metric_summarize(samples, n, get_pss, &out->pss);
 	metric_summarize(samples, n, get_threads, &out->threads);
 	metric_summarize(samples, n, get_procs, &out->procs);
 	metric_summarize(samples, n, get_gpu_util, &out->gpu_util);
@@ -315,7 +321,8 @@ static void hint_memory(const struct sample *samples, size_t n, const struct ser
 	hint_add(hints, "memory grew steadily by %s/hour — leak?", size);
 }
 
-static void hint_gpu_idle(const struct sample *samples, size_t n, json_t *hints)
+static void hint_gpu_idle(const struct sample *samples, size_t n, const struct series_summary *sum,
+			  json_t *hints)
 {
 	size_t known = 0, idle = 0;
 
@@ -325,9 +332,14 @@ static void hint_gpu_idle(const struct sample *samples, size_t n, json_t *hints)
 		known++;
 		idle += samples[i].gpu_util < 5;
 	}
-	if (known < HINT_MIN_SAMPLES || idle * 5 < known)
+	if (known < HINT_MIN_SAMPLES)
 		return;
-	hint_add(hints, "GPU idle %.0f%% of the time", 100.0 * (double)idle / (double)known);
+	if (idle * 5 >= known)
+		hint_add(hints, "GPU idle %.0f%% of the time — waiting for data or for CPU work between "
+				"steps?", 100.0 * (double)idle / (double)known);
+	else if (sum->gpu_util.mean < 50)
+		hint_add(hints, "GPU utilization averaged %.0f%%: input pipeline bound? More data-loader "
+				"workers, pin_memory, or a larger batch", sum->gpu_util.mean);
 }
 
 /* More than 1 GB a minute read and written together. */
@@ -357,7 +369,7 @@ void stats_hints(const struct sample *samples, size_t n, const struct series_sum
 	hint_cores(sum, ncpus, hints);
 	hint_idle(sum, hints);
 	hint_memory(samples, n, sum, hints);
-	hint_gpu_idle(samples, n, hints);
+	hint_gpu_idle(samples, n, sum, hints);
 	hint_io(sum, hints);
 }
 
@@ -373,17 +385,72 @@ static json_t *real_or_null(double v)
 	return v < 0 ? json_null() : json_real(v);
 }
 
+/* ---- the machine around the job ---- */
+
+#define CONTENDED_MACHINE_PERCENT 85 /* the machine this busy on average... */
+#define OTHERS_SHARE_PERCENT 50      /* ...of which others took at least this much */
+#define LOW_MEMORY_PERCENT 10
+
+void stats_machine_hints(const struct series_summary *sum, const struct machine_summary *m,
+			 json_t *hints)
+{
+	char size[32], total[32];
+
+	if (m->cpu_mean >= CONTENDED_MACHINE_PERCENT && m->ncpus > 0 && sum->cpu.count > 0) {
+		double own = sum->cpu.mean / m->ncpus; /* the job's share of the whole machine */
+		if (m->cpu_mean - own >= OTHERS_SHARE_PERCENT)
+			hint_add(hints,
+				"The machine's CPUs were %.0f%% busy on average, %.0f points of it not this "
+				"job: other processes compete for the CPUs — run it where it has them to itself, "
+				"or nice the others?", m->cpu_mean, m->cpu_mean - own);
+	}
+	if (m->mem_available_min >= 0 && m->mem_total > 0 &&
+	    m->mem_available_min * 100 < m->mem_total * LOW_MEMORY_PERCENT) {
+		hint_size((double)m->mem_available_min, size, sizeof(size));
+		hint_size((double)m->mem_total, total, sizeof(total));
+		hint_add(hints,
+			"The machine ran low on memory: %s of %s available at the lowest — close to "
+			"swapping or the OOM killer.", size, total);
+	}
+}
+
+json_t *machine_summary_json(const struct machine_summary *m)
+{
+	return json_pack("{sosososi}", "cpu_percent_mean", real_or_null(m->cpu_mean),
+			 "mem_available_min_bytes", int_or_null(m->mem_available_min),
+			 "mem_total_bytes", int_or_null(m->mem_total), "ncpus", m->ncpus);
+}
+
+int machine_summary_from_json(const json_t *o, struct machine_summary *m)
+{
+	json_t *v;
+
+	*m = (struct machine_summary){ -1, -1, -1, 0 };
+	if (!json_is_object(o))
+		return -1;
+	if (json_is_number(v = json_object_get(o, "cpu_percent_mean")))
+		m->cpu_mean = json_number_value(v);
+	if (json_is_integer(v = json_object_get(o, "mem_available_min_bytes")))
+		m->mem_available_min = json_integer_value(v);
+	if (json_is_integer(v = json_object_get(o, "mem_total_bytes")))
+		m->mem_total = json_integer_value(v);
+	if (json_is_integer(v = json_object_get(o, "ncpus")))
+		m->ncpus = (int)json_integer_value(v);
+	return 0;
+}
+
 json_t *samples_to_json(const struct sample *samples, size_t n)
 {
 	json_t *array = json_array();
 
 	for (size_t i = 0; i < n; i++) {
 		const struct sample *s = &samples[i];
-		json_t *row = json_pack("[Ioooooooo]", (json_int_t)s->time_ms,
+		json_t *row = json_pack("[Iooooooooo]", (json_int_t)s->time_ms,
 					real_or_null(s->cpu_percent), int_or_null(s->rss_bytes),
 					int_or_null(s->threads), int_or_null(s->procs),
 					int_or_null(s->read_bytes), int_or_null(s->write_bytes),
-					real_or_null(s->gpu_util), int_or_null(s->gpu_mem_bytes));
+					real_or_null(s->gpu_util), int_or_null(s->gpu_mem_bytes),
+					int_or_null(s->pss_bytes));
 		json_array_append_new(array, row);
 	}
 	return array;
@@ -402,16 +469,19 @@ static int json_number_or_null(const json_t *v, double *out)
 	return 0;
 }
 
-/* One [time_ms, cpu, rss, threads, procs, read, write, gpu_util, gpu_mem] row. */
+/*
+ * One [time_ms, cpu, rss, threads, procs, read, write, gpu_util, gpu_mem, pss]
+ * row; pss may be missing (rows written before it was sampled).
+ */
 static int sample_from_json(const json_t *row, struct sample *s)
 {
-	double v[8];
+	double v[9] = { [8] = -1 };
+	size_t len = json_array_size(row);
 
-	if (!json_is_array(row) || json_array_size(row) < 9 ||
-	    !json_is_integer(json_array_get(row, 0)))
+	if (!json_is_array(row) || len < 9 || !json_is_integer(json_array_get(row, 0)))
 		return -1;
 	s->time_ms = json_integer_value(json_array_get(row, 0));
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < 9 && i + 1 < len; i++) {
 		if (json_number_or_null(json_array_get(row, i + 1), &v[i]) < 0)
 			return -1;
 	}
@@ -423,6 +493,8 @@ static int sample_from_json(const json_t *row, struct sample *s)
 	s->write_bytes = (int64_t)llround(v[5]);
 	s->gpu_util = v[6];
 	s->gpu_mem_bytes = (int64_t)llround(v[7]);
+	s->pss_bytes = (int64_t)llround(v[8]);
+	s->cpu_seconds = -1;
 	return 0;
 }
 
@@ -450,7 +522,7 @@ int samples_from_json(const json_t *array, struct sample **samples, size_t *n)
 const char *samples_csv_header(void)
 {
 	return "time,cpu_percent,rss_bytes,threads,procs,read_bytes,write_bytes,gpu_util,"
-	       "gpu_mem_bytes";
+	       "gpu_mem_bytes,pss_bytes";
 }
 
 /* Append ",N" or "," (unknown) to buf at *used. */
@@ -486,6 +558,7 @@ void samples_csv_row(const struct sample *s, char *buf, size_t size)
 	csv_add_int(buf, size, &used, s->write_bytes);
 	csv_add_real(buf, size, &used, s->gpu_util);
 	csv_add_int(buf, size, &used, s->gpu_mem_bytes);
+	csv_add_int(buf, size, &used, s->pss_bytes);
 }
 
 /*
@@ -525,6 +598,7 @@ json_t *stats_summary_json(const struct series_summary *sum)
 	json_object_set_new(o, "samples", json_integer((json_int_t)sum->samples));
 	json_object_set_new(o, "cpu_percent", metric_json(&sum->cpu, 0));
 	json_object_set_new(o, "rss_bytes", metric_json(&sum->rss, 1));
+	json_object_set_new(o, "pss_bytes", metric_json(&sum->pss, 1));
 	json_object_set_new(o, "threads", metric_json(&sum->threads, 0));
 	json_object_set_new(o, "procs", metric_json(&sum->procs, 0));
 	json_object_set_new(o, "gpu_util", metric_json(&sum->gpu_util, 0));

@@ -21,6 +21,8 @@ struct sample {
 	int64_t write_bytes;  /* cumulative, -1 when unknown */
 	double gpu_util;      /* percent, -1 when unknown */
 	int64_t gpu_mem_bytes; /* -1 when unknown */
+	int64_t pss_bytes;    /* proportional set size (shared pages split), -1 when unknown */
+	double cpu_seconds;   /* cumulative CPU time of the tree so far; -1 unknown (not stored) */
 };
 
 struct metric_summary {
@@ -31,7 +33,7 @@ struct metric_summary {
 struct series_summary {
 	int64_t start_ms, end_ms;
 	size_t samples;
-	struct metric_summary cpu, rss, threads, procs, gpu_util, gpu_mem;
+	struct metric_summary cpu, rss, pss, threads, procs, gpu_util, gpu_mem;
 	double cpu_seconds;       /* integral of cpu_percent over time / 100 */
 	int64_t read_total;       /* last - first of the cumulative counters, -1 unknown */
 	int64_t write_total;
@@ -50,10 +52,28 @@ void stats_summarize(const struct sample *samples, size_t n, struct series_summa
 void stats_hints(const struct sample *samples, size_t n, const struct series_summary *sum,
 		 int ncpus, json_t *hints);
 
+/* What the machine as a whole did over a job's run (from the daemon's machine samples). */
+struct machine_summary {
+	double cpu_mean;          /* busy share of all CPUs, 0-100; -1 unknown */
+	int64_t mem_available_min; /* -1 unknown */
+	int64_t mem_total;
+	int ncpus;
+};
+
+/*
+ * Hints about the job's surroundings: other processes competing for the CPUs,
+ * the machine running short of memory. Appended to hints like stats_hints.
+ */
+void stats_machine_hints(const struct series_summary *sum, const struct machine_summary *m,
+			 json_t *hints);
+json_t *machine_summary_json(const struct machine_summary *m);
+/* Parse what machine_summary_json wrote (unknown fields stay -1); -1 when not an object. */
+int machine_summary_from_json(const json_t *o, struct machine_summary *m);
+
 /*
  * Samples on the wire (the daemon's "samples" reply, stats --json): an array
  * of arrays [time_ms, cpu_percent, rss_bytes, threads, procs, read_bytes,
- * write_bytes, gpu_util, gpu_mem_bytes], unknown values as null.
+ * write_bytes, gpu_util, gpu_mem_bytes, pss_bytes], unknown values as null.
  */
 json_t *samples_to_json(const struct sample *samples, size_t n);
 /* Parse that array; *samples is allocated (caller frees). -1 when malformed. */

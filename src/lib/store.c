@@ -67,6 +67,24 @@ static const char *const migrations[] = {
 	"  threads INTEGER, procs INTEGER, read_bytes INTEGER, write_bytes INTEGER,"
 	"  gpu_util REAL, gpu_mem INTEGER,"
 	"  PRIMARY KEY (job_id, time));",
+
+	/* 3 -> 4: PSS, and the machine's totals (span 0: one tick; 60000: a minute's mean). */
+	"ALTER TABLE samples ADD COLUMN pss INTEGER;"
+	"ALTER TABLE samples_minute ADD COLUMN pss INTEGER;"
+	"CREATE TABLE machine_samples ("
+	"  time INTEGER NOT NULL, span INTEGER NOT NULL DEFAULT 0,"
+	"  cpu REAL, cpu_max REAL, mem_total INTEGER, mem_available INTEGER,"
+	"  swap_total INTEGER, swap_free INTEGER, load1 REAL);"
+	"CREATE INDEX machine_samples_time ON machine_samples(time);",
+
+	/* 4 -> 5: the queue: named queues, priorities, and the GPUs a job holds. */
+	"ALTER TABLE jobs ADD COLUMN queue TEXT;"
+	"ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN gpus TEXT;"
+	"CREATE INDEX jobs_queued ON jobs(state, priority DESC, id);"
+	"CREATE TABLE queues ("
+	"  name TEXT PRIMARY KEY, parallel INTEGER NOT NULL DEFAULT 0,"
+	"  paused INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define ACTIVE_STATES \
@@ -247,8 +265,8 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 int store_job_insert(struct store *store, const char *name, const json_t *spec,
 		     enum job_state state, int64_t *id, struct err *err)
 {
-	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, env, created_at) "
-						"VALUES (?, ?, ?, ?, ?)");
+	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, env, created_at, "
+						"queue, priority) VALUES (?, ?, ?, ?, ?, ?, ?)");
 	/* The environment is kept apart: it is large, private, and listings never need it. */
 	json_t *bare = json_copy((json_t *)spec);
 	char *env = json_dumps(json_object_get(spec, "env"), JSON_COMPACT);
@@ -268,6 +286,8 @@ int store_job_insert(struct store *store, const char *name, const json_t *spec,
 	sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
 	bind_text_or_null(st, 4, env);
 	sqlite3_bind_int64(st, 5, time_now_ms());
+	bind_text_or_null(st, 6, json_string_value(json_object_get(spec, "queue")));
+	sqlite3_bind_int64(st, 7, json_integer_value(json_object_get(spec, "priority")));
 	free(text);
 	free(env);
 	if (store_step_done(store, st) < 0)
@@ -526,8 +546,8 @@ static void bind_known_real(sqlite3_stmt *st, int i, double v)
 int store_sample_add(struct store *store, int64_t id, const struct sample *s)
 {
 	sqlite3_stmt *st = store_prepare(store, "INSERT INTO samples(job_id, time, cpu, rss, threads, "
-						"procs, read_bytes, write_bytes, gpu_util, gpu_mem) "
-						"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+						"procs, read_bytes, write_bytes, gpu_util, gpu_mem, pss) "
+						"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 
 	if (!st)
 		return -1;
@@ -541,6 +561,7 @@ int store_sample_add(struct store *store, int64_t id, const struct sample *s)
 	bind_known_int(st, 8, s->write_bytes);
 	bind_known_real(st, 9, s->gpu_util);
 	bind_known_int(st, 10, s->gpu_mem_bytes);
+	bind_known_int(st, 11, s->pss_bytes);
 	return store_step_done(store, st);
 }
 
@@ -559,8 +580,8 @@ int store_samples_get(struct store *store, int64_t id, struct sample **out, size
 	/* Older minutes first (their means), then the full-resolution samples. */
 	sqlite3_stmt *st = store_prepare(store,
 		"SELECT time, cpu_mean, rss_mean, threads, procs, read_bytes, write_bytes, gpu_util, "
-		"gpu_mem FROM samples_minute WHERE job_id = ?1 UNION ALL "
-		"SELECT time, cpu, rss, threads, procs, read_bytes, write_bytes, gpu_util, gpu_mem "
+		"gpu_mem, pss FROM samples_minute WHERE job_id = ?1 UNION ALL "
+		"SELECT time, cpu, rss, threads, procs, read_bytes, write_bytes, gpu_util, gpu_mem, pss "
 		"FROM samples WHERE job_id = ?1 ORDER BY 1");
 	size_t alloc = 0;
 
@@ -586,6 +607,8 @@ int store_samples_get(struct store *store, int64_t id, struct sample **out, size
 		s->write_bytes = column_int_or(st, 6, -1);
 		s->gpu_util = column_real_or(st, 7, -1);
 		s->gpu_mem_bytes = column_int_or(st, 8, -1);
+		s->pss_bytes = column_int_or(st, 9, -1);
+		s->cpu_seconds = -1;
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -600,32 +623,226 @@ int store_samples_compact(struct store *store, int64_t before_ms)
 		 "INSERT OR REPLACE INTO samples_minute SELECT job_id, time / 60000 * 60000, count(*), "
 		 "min(cpu), avg(cpu), max(cpu), min(rss), CAST(avg(rss) AS INTEGER), max(rss), "
 		 "max(threads), max(procs), max(read_bytes), max(write_bytes), avg(gpu_util), "
-		 "max(gpu_mem) FROM samples WHERE time < %lld GROUP BY job_id, time / 60000;"
-		 "DELETE FROM samples WHERE time < %lld;",
-		 (long long)(before_ms / 60000 * 60000), (long long)(before_ms / 60000 * 60000));
+		 "max(gpu_mem), max(pss) FROM samples WHERE time < %1$lld GROUP BY job_id, time / 60000;"
+		 "DELETE FROM samples WHERE time < %1$lld;"
+		 "INSERT INTO machine_samples SELECT time / 60000 * 60000, 60000, avg(cpu), max(cpu_max), "
+		 "max(mem_total), min(mem_available), max(swap_total), min(swap_free), avg(load1) "
+		 "FROM machine_samples WHERE span = 0 AND time < %1$lld GROUP BY time / 60000;"
+		 "DELETE FROM machine_samples WHERE span = 0 AND time < %1$lld;",
+		 (long long)(before_ms / 60000 * 60000));
 	return store_exec(store, sql, NULL);
 }
 
-int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss)
+int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss, int64_t *pss)
 {
 	sqlite3_stmt *st = store_prepare(store,
-		"SELECT max(c), max(r) FROM (SELECT max(cpu) AS c, max(rss) AS r FROM samples "
-		"WHERE job_id = ?1 UNION ALL SELECT max(cpu_max), max(rss_max) FROM samples_minute "
-		"WHERE job_id = ?1)");
+		"SELECT max(c), max(r), max(p) FROM (SELECT max(cpu) AS c, max(rss) AS r, max(pss) AS p "
+		"FROM samples WHERE job_id = ?1 UNION ALL SELECT max(cpu_max), max(rss_max), max(pss) "
+		"FROM samples_minute WHERE job_id = ?1)");
 	int ret = -1;
 
 	*cpu = -1;
 	*rss = -1;
+	*pss = -1;
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
 		*cpu = column_real_or(st, 0, -1);
 		*rss = sqlite3_column_int64(st, 1);
+		*pss = column_int_or(st, 2, -1);
 		ret = 0;
 	}
 	sqlite3_finalize(st);
 	return ret;
+}
+
+/* ---- the queue ---- */
+
+static int64_t *store_query_ids(struct store *store, const char *sql, int64_t param, int bind,
+				const char *text);
+
+char *store_job_reason(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT reason FROM jobs WHERE id = ?");
+	char *reason = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		reason = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return reason;
+}
+
+json_t *store_job_gpus(struct store *store, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT gpus FROM jobs WHERE id = ?");
+	json_t *gpus = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		gpus = column_json(st, 0);
+	sqlite3_finalize(st);
+	return gpus;
+}
+
+int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET gpus = ? WHERE id = ?");
+	char *text = gpus ? json_dumps(gpus, JSON_COMPACT) : NULL;
+
+	if (!st) {
+		free(text);
+		return -1;
+	}
+	bind_text_or_null(st, 1, text);
+	sqlite3_bind_int64(st, 2, id);
+	free(text);
+	return store_step_done(store, st);
+}
+
+int64_t *store_job_ids_queued(struct store *store)
+{
+	return store_query_ids(store, "SELECT id FROM jobs WHERE state = 'queued' "
+				      "ORDER BY priority DESC, id", 0, 0, NULL);
+}
+
+json_t *store_gpu_holders(struct store *store)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT id, gpus, spec FROM jobs WHERE gpus IS NOT NULL AND state IN "
+		"('starting','running','paused','stopping','restarting')");
+	json_t *list = json_array();
+
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		json_t *spec = column_json(st, 2);
+		json_t *mem = json_object_get(spec, "gpu_mem");
+
+		json_array_append_new(list, json_pack("{sIsosO}", "id",
+					(json_int_t)sqlite3_column_int64(st, 0), "gpus",
+					column_json(st, 1), "gpu_mem", mem ? mem : json_null()));
+		json_decref(spec);
+	}
+	if (st)
+		sqlite3_finalize(st);
+	return list;
+}
+
+int store_queue_running(struct store *store, const char *queue)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT count(*) FROM jobs WHERE queue = ? AND state IN "
+		"('starting','running','paused','stopping','restarting')");
+	int n = 0;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int store_queue_get(struct store *store, const char *queue, int *parallel, int *paused)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT parallel, paused FROM queues WHERE name = ?");
+
+	*parallel = 0;
+	*paused = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*parallel = sqlite3_column_int(st, 0);
+		*paused = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int store_queue_set(struct store *store, const char *queue, int parallel, int paused)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"INSERT INTO queues(name, parallel, paused) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT(name) DO UPDATE SET parallel = ?2, paused = ?3");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, parallel);
+	sqlite3_bind_int(st, 3, paused);
+	return store_step_done(store, st);
+}
+
+json_t *store_queues_json(struct store *store)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT q, (SELECT parallel FROM queues WHERE name = q), "
+		"(SELECT paused FROM queues WHERE name = q), "
+		"(SELECT count(*) FROM jobs WHERE queue = q AND state IN "
+		"('starting','running','paused','stopping','restarting')), "
+		"(SELECT count(*) FROM jobs WHERE queue = q AND state IN ('queued','held')) "
+		"FROM (SELECT name AS q FROM queues UNION SELECT DISTINCT queue FROM jobs "
+		"WHERE queue IS NOT NULL AND state IN " ACTIVE_STATES ") ORDER BY q");
+	json_t *list = json_array();
+
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		json_array_append_new(list, json_pack("{sssisbsisi}", "name",
+					(const char *)sqlite3_column_text(st, 0), "parallel",
+					sqlite3_column_int(st, 1), "paused", sqlite3_column_int(st, 2),
+					"running", sqlite3_column_int(st, 3), "queued",
+					sqlite3_column_int(st, 4)));
+	}
+	if (st)
+		sqlite3_finalize(st);
+	return list;
+}
+
+int store_machine_sample_add(struct store *store, const struct machine_sample *m)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"INSERT INTO machine_samples(time, cpu, cpu_max, mem_total, mem_available, swap_total, "
+		"swap_free, load1) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->time_ms);
+	bind_known_real(st, 2, m->cpu_percent);
+	bind_known_real(st, 3, m->cpu_percent);
+	sqlite3_bind_int64(st, 4, m->mem_total);
+	sqlite3_bind_int64(st, 5, m->mem_available);
+	sqlite3_bind_int64(st, 6, m->swap_total);
+	sqlite3_bind_int64(st, 7, m->swap_free);
+	sqlite3_bind_double(st, 8, m->load[0]);
+	return store_step_done(store, st);
+}
+
+int store_machine_summary(struct store *store, int64_t from_ms, int64_t to_ms, double *cpu_mean,
+			  double *cpu_max, int64_t *mem_available_min, int64_t *mem_total)
+{
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT avg(cpu), max(cpu_max), min(mem_available), max(mem_total) FROM machine_samples "
+		"WHERE time >= ?1 AND time <= ?2");
+
+	*cpu_mean = *cpu_max = -1;
+	*mem_available_min = *mem_total = -1;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, from_ms);
+	sqlite3_bind_int64(st, 2, to_ms);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*cpu_mean = column_real_or(st, 0, -1);
+		*cpu_max = column_real_or(st, 1, -1);
+		*mem_available_min = column_int_or(st, 2, -1);
+		*mem_total = column_int_or(st, 3, -1);
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 int store_event_add(struct store *store, int64_t id, const char *kind, const char *fmt, ...)
@@ -714,7 +931,7 @@ int64_t store_job_active_by_name(struct store *store, const char *name)
 
 #define JOB_COLUMNS                                                                         \
 	"id, name, state, reason, spec, created_at, started_at, ended_at, exit_code, signal, " \
-	"pid, restarts, checkpoint, progress"
+	"pid, restarts, checkpoint, progress, queue, priority, gpus"
 
 /* The command as an argv array: the spec's argv, or sh -c for --sh. */
 static json_t *spec_command(const json_t *spec)
@@ -750,7 +967,10 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_object_set_new(job, "started_at", column_time(st, 6));
 	json_object_set_new(job, "ended_at", column_time(st, 7));
 	json_object_set_new(job, "restarts", json_integer(sqlite3_column_int(st, 11)));
-	json_object_set_new(job, "gpus", json_array());
+	json_object_set_new(job, "gpus", sqlite3_column_type(st, 16) == SQLITE_NULL
+						 ? json_array() : column_json(st, 16));
+	json_object_set_new(job, "queue", column_text(st, 14));
+	json_object_set_new(job, "priority", json_integer(sqlite3_column_int(st, 15)));
 	json_object_set_new(job, "progress", column_json(st, 13));
 	json_object_set_new(job, "checkpoint", column_text(st, 12));
 	json_object_set_new(job, "cpu_percent", json_null());

@@ -12,12 +12,13 @@
 
 #include "lib/err.h"
 #include "lib/job.h"
+#include "lib/machine.h"
 #include "lib/stats.h"
 
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 5
 
 struct store *store_open(const char *path, struct err *err);
 void store_close(struct store *store);
@@ -70,8 +71,34 @@ int store_sample_add(struct store *store, int64_t id, const struct sample *s);
 int store_samples_get(struct store *store, int64_t id, struct sample **out, size_t *n);
 /* Retention: fold samples older than before_ms into one-minute min/mean/max rows. */
 int store_samples_compact(struct store *store, int64_t before_ms);
-/* The highest CPU (percent of a CPU) and RSS seen for a job; -1 when none. */
-int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss);
+/* The highest CPU (percent of a CPU), RSS and PSS seen for a job; -1 when none. */
+int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss, int64_t *pss);
+
+/* A job's reason (caller frees), or NULL. */
+char *store_job_reason(struct store *store, int64_t id);
+/* The queue. The GPUs a job holds (a JSON array of indices; NULL: none). */
+json_t *store_job_gpus(struct store *store, int64_t id);
+int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus);
+/* Queued jobs, highest priority first, then oldest first; -1 terminated (caller frees). */
+int64_t *store_job_ids_queued(struct store *store);
+/* The live jobs holding GPUs: [{id, gpus: [...], gpu_mem: bytes or null}] (caller decrefs). */
+json_t *store_gpu_holders(struct store *store);
+/* Jobs of a named queue that have started and not ended. */
+int store_queue_running(struct store *store, const char *queue);
+/* A queue's settings (0, 0: unlimited and running when it has none). */
+int store_queue_get(struct store *store, const char *queue, int *parallel, int *paused);
+int store_queue_set(struct store *store, const char *queue, int parallel, int paused);
+/* Every queue with settings or live jobs: [{name, parallel, paused, running, queued}]. */
+json_t *store_queues_json(struct store *store);
+
+/* Machine totals, kept and compacted like the jobs' samples. */
+int store_machine_sample_add(struct store *store, const struct machine_sample *m);
+/*
+ * The machine's busy CPU share (0-100) and its lowest available memory between
+ * from_ms and to_ms: *cpu_mean -1 and *mem_available_min -1 when nothing was sampled.
+ */
+int store_machine_summary(struct store *store, int64_t from_ms, int64_t to_ms, double *cpu_mean,
+			  double *cpu_max, int64_t *mem_available_min, int64_t *mem_total);
 
 /* Record a job's progress (the JSON object of the interface). */
 int store_job_set_progress(struct store *store, int64_t id, const json_t *progress);

@@ -573,8 +573,8 @@ static int shim_fail(struct shim *shim, const struct err *err)
 
 /*
  * Report the start. If the daemon is gone, the user who ran the job was not
- * told of it, so end it; a restart attempt (unattended) is already recorded,
- * and the next daemon adopts it.
+ * told of it, so end it; a start nobody waits for (unattended: a restart, a
+ * queued job) is already recorded, and the next daemon adopts it.
  */
 static void shim_report_started(struct shim *shim)
 {

@@ -206,3 +206,10 @@ crash_daemon() {
 	CRASHED_PID=$pid
 }
 
+
+# use_fake_gpus FILE: GPU commands use the fake NVML (tests/fake-nvml), which
+# describes GPUs and their processes from FILE (read again at every snapshot).
+use_fake_gpus() {
+	export TRAINCTL_NVML_LIB="$BUILD/tests/fake-nvml/libnvidia-ml.so.1"
+	export TRAINCTL_FAKE_NVML="$1"
+}

@@ -182,7 +182,7 @@ max_width() {
 
 @test "plot refuses bad input with one clear message" {
 	fails 2 --input "$SAMPLES" --metric cpu,disk
-	[[ $stderr == "trainctl: plot: unknown metric 'disk' (valid: cpu, mem, io, threads, procs, gpu, gpumem)" ]]
+	[[ $stderr == "trainctl: plot: unknown metric 'disk' (valid: cpu, mem, pss, io, threads, procs, gpu, gpumem)" ]]
 	fails 2 --input "$SAMPLES" --metric ''
 	fails 2 --input "$SAMPLES" --width 10
 	[[ $stderr == *"bad --width '10'"* ]]

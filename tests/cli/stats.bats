@@ -58,10 +58,47 @@ samples_of() {
 	start -n io -- $(sim --epochs 20 --epoch-time 0.1)
 	tc wait io
 	run tc stats io --csv
-	[ "${lines[0]}" = "time,cpu_percent,rss_bytes,threads,procs,read_bytes,write_bytes,gpu_util,gpu_mem_bytes" ]
+	[ "${lines[0]}" = "time,cpu_percent,rss_bytes,threads,procs,read_bytes,write_bytes,gpu_util,gpu_mem_bytes,pss_bytes" ]
 	[ "${#lines[@]}" -ge 4 ]
 	run --separate-stderr tc stats io --csv --json
 	[ "$status" -eq 2 ]
 	run --separate-stderr tc stats nosuch
 	[ "$status" -eq 1 ]
+}
+
+@test "without cgroups the /proc path measures the same busy tree" {
+	export TRAINCTL_CGROUP=none
+	start -n burn -- $(sim --cpu-burn --workers 1 --epochs 100000 --epoch-time 0.1)
+	[ "$(tc daemon status --json | jq -r .cgroups)" = none ]
+	wait_for 10 eval '[ "$(samples_of burn)" -ge 8 ]'
+	cpu=$(cpu_of burn)
+	[ "$cpu" -ge 50 ]
+	[ "$(tc stats burn --json | jq '.procs.max')" -ge 2 ]
+	tc stop burn
+}
+
+@test "PSS is sampled at a slower cadence and shown in ls --json, show and stats" {
+	start -n mem -- $(sim --leak-mb 2 --epochs 100000 --epoch-time 0.1)
+	# PSS is read every 15th tick: 3.75 s at 250 ms
+	wait_for 20 eval '[ "$(tc ls --json | jq ".[0].pss_bytes // 0")" -gt 0 ]'
+	wait_for 20 eval "tc show mem | grep -q 'Resources: .*peak .*(PSS '"
+	[ "$(tc stats mem --json | jq '.pss_bytes.max')" -gt 0 ]
+	tc stats mem | grep -q 'memory PSS'
+	[ "$(tc ls --json | jq '.[0].cpu_seconds > 0')" = true ]
+	tc stop mem
+}
+
+@test "the daemon samples the machine: daemon status and stats show it" {
+	start -n burn -- $(sim --epochs 100000 --epoch-time 0.1)
+	run tc daemon status --json
+	[ "$status" -eq 0 ]
+	[ "$(jq .machine.ncpus <<<"$output")" -eq "$(nproc)" ]
+	[ "$(jq '.machine.mem_total_bytes > 0 and .machine.mem_available_bytes > 0' <<<"$output")" = true ]
+	[ "$(jq '.machine.load | length' <<<"$output")" -eq 3 ]
+	tc daemon status | grep -Eq "^machine: $(nproc) CPUs .*memory .* available"
+	wait_for 10 eval '[ "$(samples_of burn)" -ge 4 ]'
+	run tc stats burn --json
+	[ "$(jq .machine.ncpus <<<"$output")" -eq "$(nproc)" ]
+	[ "$(jq '.machine.mem_total_bytes > 0' <<<"$output")" = true ]
+	tc stop burn
 }

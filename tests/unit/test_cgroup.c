@@ -547,6 +547,56 @@ static void test_memory_usage(void **state)
 	assert_int_equal(cgroup_job_memory_usage(&v1), 4096);
 }
 
+static void test_parse_cpu_and_memory(void **state)
+{
+	uint64_t ns;
+	int64_t mem;
+
+	(void)state;
+	assert_int_equal(cgroup_parse_cpu(CGROUP_V2, "usage_usec 1500\nuser_usec 1000\n", &ns), 0);
+	assert_int_equal(ns, 1500000);
+	assert_int_equal(cgroup_parse_cpu(CGROUP_V1, "123456789\n", &ns), 0);
+	assert_int_equal(ns, 123456789);
+	assert_int_equal(cgroup_parse_cpu(CGROUP_V2, "user_usec 1000\n", &ns), -1);
+	assert_int_equal(cgroup_parse_memory(CGROUP_V2, "anon 4096\nanon_thp 0\nfile 99999\n"
+					     "file_mapped 1024\n", &mem), 0);
+	assert_int_equal(mem, 5120); /* page cache (file) left out */
+	assert_int_equal(cgroup_parse_memory(CGROUP_V1, "cache 5\nrss 1\nmapped_file 2\n"
+					     "total_cache 50\ntotal_rss 100\ntotal_rss_huge 7\n"
+					     "total_mapped_file 20\n", &mem), 0);
+	assert_int_equal(mem, 120);
+	assert_int_equal(cgroup_parse_memory(CGROUP_V1, "rss 1\n", &mem), -1);
+}
+
+/* A meter on fake files: reads them again on every call, and needs both. */
+static void test_meter(void **state)
+{
+	struct fake *f = *state;
+	struct cgroup_meter m;
+	uint64_t ns;
+	int64_t mem;
+
+	fake_job(f, CGROUP_V2);
+	put(f->cg.v2, "cpu.stat", "usage_usec 10\n");
+	assert_int_equal(cgroup_meter_open(&m, &f->cg), -1); /* no memory.stat */
+	put(f->cg.v2, "memory.stat", "anon 100\nfile_mapped 1\n");
+	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
+	assert_int_equal(cgroup_meter_read(&m, &ns, &mem), 0);
+	assert_int_equal(ns, 10000);
+	assert_int_equal(mem, 101);
+	cgroup_meter_close(&m);
+
+	cgroup_job_release(&f->cg);
+	fake_job(f, CGROUP_V1);
+	put(f->cg.cpu, "cpuacct.usage", "777\n"); /* co-mounted cpu,cpuacct */
+	put(f->cg.memory, "memory.stat", "total_rss 5\ntotal_mapped_file 6\n");
+	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
+	assert_int_equal(cgroup_meter_read(&m, &ns, &mem), 0);
+	assert_int_equal(ns, 777);
+	assert_int_equal(mem, 11);
+	cgroup_meter_close(&m);
+}
+
 static void test_pids(void **state)
 {
 	struct fake *f = *state;
@@ -625,7 +675,7 @@ static void test_add_path_too_long(void **state)
 {
 	struct fake *f = *state;
 	char *dir = xcalloc(PATH_MAX, 1);
-	struct cgroup_job cg = { CGROUP_V2, dir, NULL, NULL };
+	struct cgroup_job cg = { .kind = CGROUP_V2, .v2 = dir };
 
 	(void)f;
 	memset(dir, 'a', PATH_MAX - 4);
@@ -778,10 +828,12 @@ static int v1_usable(void)
  */
 static void real_v1_root(struct fake *f)
 {
-	static const char *const names[] = { "cpu", "memory" };
+	static const char *const names[] = { "cpu", "memory", "cpuacct" };
 	char target[PATH_MAX], link[PATH_MAX];
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(names[i], "cpuacct") == 0 && access(CGROUP_ROOT "/cpuacct/cpuacct.usage", F_OK))
+			continue; /* not mounted apart from cpu here */
 		self_v1_dir(names[i], target, sizeof(target));
 		FORMAT(link, "%s/%s", f->root, names[i]);
 		assert_int_equal(symlink(target, link), 0);
@@ -916,6 +968,28 @@ static void test_real_v1_job(void **state)
 	cgroup_job_release(&f->cg);
 }
 
+/* The meter of a real v1 job: its CPU time from cpuacct, its memory from memory.stat. */
+static void test_real_v1_meter(void **state)
+{
+	struct fake *f = *state;
+	struct cgroup_meter m;
+	char name[64];
+	uint64_t cpu_ns = 0;
+	int64_t mem = -1;
+
+	if (!v1_usable())
+		skip();
+	real_v1_root(f);
+	FORMAT(name, "trainctl-test-meter-%d", (int)getpid());
+	assert_int_equal(cgroup_job_create(&f->cg, CGROUP_V1, f->root, name, NULL), 0);
+	f->child = fork_member(&f->cg, 0);
+	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
+	assert_int_equal(cgroup_meter_read(&m, &cpu_ns, &mem), 0);
+	assert_true(cpu_ns > 0); /* the child ran, in the job's cpuacct group */
+	assert_true(mem >= 0);
+	cgroup_meter_close(&m);
+}
+
 static void test_real_v1_oom_kill(void **state)
 {
 	struct fake *f = *state;
@@ -1031,6 +1105,8 @@ int main(void)
 		FAKE(test_oom_kills_v1),
 		FAKE(test_memory_usage),
 		FAKE(test_pids),
+		cmocka_unit_test(test_parse_cpu_and_memory),
+		FAKE(test_meter),
 		FAKE(test_pids_many),
 		FAKE(test_add_v2),
 		FAKE(test_add_v1_writes_both),
@@ -1042,6 +1118,7 @@ int main(void)
 		FAKE(test_remove),
 		cmocka_unit_test(test_real_detect_machine),
 		REAL(test_real_v1_job),
+		REAL(test_real_v1_meter),
 		REAL(test_real_v1_oom_kill),
 		REAL(test_real_v2_without_controllers),
 	};

@@ -43,6 +43,8 @@ static void series_init(struct sample *s, size_t n, int64_t t0, int64_t step_ms)
 			.write_bytes = -1,
 			.gpu_util = -1,
 			.gpu_mem_bytes = -1,
+			.pss_bytes = -1,
+			.cpu_seconds = -1,
 		};
 	}
 }
@@ -322,7 +324,7 @@ static void test_hint_gpu_idle(void **state)
 	series_init(s, 12, 0, 1000);
 	for (int i = 0; i < 12; i++)
 		s[i].gpu_util = gpu[i];
-	assert_hints(s, 12, 8, "GPU idle 40% of the time");
+	assert_hints(s, 12, 8, "GPU idle 40% of the time — waiting for data or for CPU work between steps?");
 	/* 1 idle sample in 10 known is not worth a hint, and 5% is not idle */
 	s[0].gpu_util = 90;
 	s[1].gpu_util = 5;
@@ -330,7 +332,12 @@ static void test_hint_gpu_idle(void **state)
 	assert_hints(s, 12, 8, "");
 	/* 2 in 10 is exactly the threshold */
 	s[1].gpu_util = 4;
-	assert_hints(s, 12, 8, "GPU idle 20% of the time");
+	assert_hints(s, 12, 8, "GPU idle 20% of the time — waiting for data or for CPU work between steps?");
+	/* busy all the time, but at a quarter of the GPU: the input pipeline */
+	for (int i = 0; i < 12; i++)
+		s[i].gpu_util = 23;
+	assert_hints(s, 12, 8, "GPU utilization averaged 23%: input pipeline bound? More data-loader "
+			       "workers, pin_memory, or a larger batch");
 	/* nothing known: nothing said */
 	for (int i = 0; i < 12; i++)
 		s[i].gpu_util = -1;
@@ -392,14 +399,23 @@ static void test_samples_json_round_trip(void **state)
 	s[1].write_bytes = 0;
 	s[1].gpu_util = 87.5;
 	s[1].gpu_mem_bytes = GIB;
+	s[1].pss_bytes = 50 * MIB;
 	j = samples_to_json(s, 2);
 	text = json_dumps(j, JSON_COMPACT);
-	assert_string_equal(text, "[[1000,null,104857600,4,1,null,null,null,null],"
-				  "[1500,12.5,104857600,4,1,4096,0,87.5,1073741824]]");
+	assert_string_equal(text, "[[1000,null,104857600,4,1,null,null,null,null,null],"
+				  "[1500,12.5,104857600,4,1,4096,0,87.5,1073741824,52428800]]");
 	free(text);
 	assert_int_equal(samples_from_json(j, &back, &n), 0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(back, s, sizeof(s));
+	free(back);
+	json_decref(j);
+	/* rows from before PSS was sampled have nine values: PSS unknown */
+	j = json_loads("[[1000,1,2,3,4,5,6,7,8]]", 0, NULL);
+	assert_int_equal(samples_from_json(j, &back, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(back[0].pss_bytes, -1);
+	assert_int_equal(back[0].gpu_mem_bytes, 8);
 	free(back);
 	json_decref(j);
 }
@@ -444,7 +460,7 @@ static void test_samples_csv(void **state)
 
 	(void)state;
 	assert_string_equal(samples_csv_header(), "time,cpu_percent,rss_bytes,threads,procs,"
-						  "read_bytes,write_bytes,gpu_util,gpu_mem_bytes");
+						  "read_bytes,write_bytes,gpu_util,gpu_mem_bytes,pss_bytes");
 	series_init(&s, 1, parse_rfc3339_ms("2026-11-29T08:15:49.123Z"), 0);
 	s.cpu_percent = 99.54;
 	s.rss_bytes = MIB;
@@ -452,15 +468,48 @@ static void test_samples_csv(void **state)
 	s.procs = 2;
 	s.write_bytes = 2048;
 	samples_csv_row(&s, row, sizeof(row));
-	assert_string_equal(row, "2026-11-29T08:15:49.123Z,99.5,1048576,4,2,,2048,,");
+	assert_string_equal(row, "2026-11-29T08:15:49.123Z,99.5,1048576,4,2,,2048,,,");
 	s.cpu_percent = -1;
 	s.gpu_util = 0;
 	s.gpu_mem_bytes = 0;
 	samples_csv_row(&s, row, sizeof(row));
-	assert_string_equal(row, "2026-11-29T08:15:49.123Z,,1048576,4,2,,2048,0.0,0");
+	assert_string_equal(row, "2026-11-29T08:15:49.123Z,,1048576,4,2,,2048,0.0,0,");
 	/* a short buffer is cut, never overrun */
 	samples_csv_row(&s, row, 30);
 	assert_int_equal(strlen(row), 29);
+}
+
+/* Hints about the machine around the job: CPU contention, low memory; none on a quiet machine. */
+static void test_machine_hints(void **state)
+{
+	struct sample s[10];
+	struct series_summary sum;
+	struct machine_summary m = { .cpu_mean = 95, .mem_available_min = 8 * GIB,
+				     .mem_total = 16 * GIB, .ncpus = 2 };
+	json_t *hints = json_array(), *back;
+
+	(void)state;
+	series_init(s, 10, 0, 2000); /* 50% of one CPU: 25 points of a 2-CPU machine */
+	stats_summarize(s, 10, &sum);
+	stats_machine_hints(&sum, &m, hints);
+	assert_int_equal(json_array_size(hints), 1);
+	assert_non_null(strstr(json_string_value(json_array_get(hints, 0)), "compete for the CPUs"));
+	json_array_clear(hints);
+	m.cpu_mean = 40;
+	m.mem_available_min = GIB / 2;
+	stats_machine_hints(&sum, &m, hints);
+	assert_int_equal(json_array_size(hints), 1);
+	assert_non_null(strstr(json_string_value(json_array_get(hints, 0)), "ran low on memory"));
+	json_array_clear(hints);
+	m.mem_available_min = -1; /* unknown: no hint */
+	stats_machine_hints(&sum, &m, hints);
+	assert_int_equal(json_array_size(hints), 0);
+	back = machine_summary_json(&m);
+	assert_int_equal(machine_summary_from_json(back, &m), 0);
+	assert_true(m.cpu_mean == 40 && m.mem_available_min == -1 && m.ncpus == 2);
+	assert_int_equal(machine_summary_from_json(json_null(), &m), -1);
+	json_decref(back);
+	json_decref(hints);
 }
 
 static void test_summary_json(void **state)
@@ -524,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_samples_json_round_trip),
 		cmocka_unit_test(test_samples_from_json_malformed),
 		cmocka_unit_test(test_samples_csv),
+		cmocka_unit_test(test_machine_hints),
 		cmocka_unit_test(test_summary_json),
 	};
 

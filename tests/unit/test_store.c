@@ -885,10 +885,10 @@ static void test_samples_retention(void **state)
 	struct store *store = open_store(fx);
 	int64_t id, old = 1000LL * 60 * 60 * 24 * 100; /* a whole minute, long ago */
 	struct sample s = { .threads = 4, .procs = 2, .read_bytes = -1, .write_bytes = -1,
-			    .gpu_util = -1, .gpu_mem_bytes = -1 };
+			    .gpu_util = -1, .gpu_mem_bytes = -1, .pss_bytes = -1 };
 	struct sample *got;
 	double cpu;
-	int64_t rss;
+	int64_t rss, pss;
 	size_t n;
 	json_t *spec = spec_argv();
 
@@ -898,11 +898,13 @@ static void test_samples_retention(void **state)
 		s.time_ms = old + i * 2000;
 		s.cpu_percent = i < 30 ? 50 : 150;
 		s.rss_bytes = 1000 + i;
+		s.pss_bytes = i % 15 == 0 ? 800 + i : -1; /* PSS is read every 15th tick */
 		assert_int_equal(store_sample_add(store, id, &s), 0);
 	}
 	s.time_ms = old + 10 * 60000;
 	s.cpu_percent = 300;
 	s.rss_bytes = 5000;
+	s.pss_bytes = -1;
 	assert_int_equal(store_sample_add(store, id, &s), 0);
 	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
 	assert_int_equal(store_samples_get(store, id, &got, &n), 0);
@@ -913,15 +915,48 @@ static void test_samples_retention(void **state)
 	assert_true(got[1].cpu_percent == 150);
 	assert_int_equal(got[2].time_ms, old + 10 * 60000);
 	assert_int_equal(got[2].rss_bytes, 5000);
+	assert_int_equal(got[1].pss_bytes, 845); /* the minute keeps its highest PSS */
+	assert_int_equal(got[2].pss_bytes, -1);
 	free(got);
-	assert_int_equal(store_job_peaks(store, id, &cpu, &rss), 0);
+	assert_int_equal(store_job_peaks(store, id, &cpu, &rss, &pss), 0);
 	assert_true(cpu == 300);
 	assert_int_equal(rss, 5000);
+	assert_int_equal(pss, 845);
 	/* compacting again changes nothing */
 	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
 	assert_int_equal(store_samples_get(store, id, &got, &n), 0);
 	assert_int_equal(n, 3);
 	free(got);
+}
+
+/* Machine totals: summarized over a window, and folded into minutes like the jobs' samples. */
+static void test_machine_samples(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *store = open_store(fx);
+	int64_t old = 1000LL * 60 * 60 * 24 * 100, avail, total;
+	double load[3] = { 1, 1, 1 }, cpus[2] = { 0, 0 }, mean, max;
+	struct machine_sample m = { .ncpus = 2, .cpus_percent = cpus, .mem_total = 8000,
+				    .swap_total = 0, .swap_free = 0 };
+
+	m.load[0] = load[0];
+	for (int i = 0; i < 60; i++) { /* two minutes at 2 s */
+		m.time_ms = old + i * 2000;
+		m.cpu_percent = i < 30 ? 20 : 60;
+		m.mem_available = 4000 - i;
+		assert_int_equal(store_machine_sample_add(store, &m), 0);
+	}
+	assert_int_equal(store_machine_summary(store, old, old + 59999, &mean, &max, &avail, &total), 0);
+	assert_true(mean == 20 && max == 20);
+	assert_int_equal(avail, 4000 - 29);
+	assert_int_equal(total, 8000);
+	assert_int_equal(store_samples_compact(store, old + 5 * 60000), 0);
+	assert_int_equal(store_machine_summary(store, old, old + 120000, &mean, &max, &avail, &total), 0);
+	assert_true(mean == 40 && max == 60); /* two minute rows: 20 and 60 */
+	assert_int_equal(avail, 4000 - 59);
+	/* nothing sampled in a window: unknown */
+	assert_int_equal(store_machine_summary(store, 0, 1000, &mean, &max, &avail, &total), 0);
+	assert_true(mean == -1 && avail == -1);
 }
 
 int main(void)
@@ -930,6 +965,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_schema),
 		T(test_samples_retention),
+		T(test_machine_samples),
 		T(test_open_missing_directory),
 		T(test_reopen_keeps_rows),
 		T(test_refuses_newer_schema),
