@@ -104,3 +104,4 @@ EOF
 	wait_for 10 eval '[ -z "$(pids_matching "$CK")" ]'
 	wait_for 10 only_daemon_left
 	tally "fork bomb of hundreds of processes, half setsid'ed, then stop" 1
+}
