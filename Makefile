@@ -164,4 +164,4 @@ clean:
 # Keep intermediate objects (and keep make from printing their removal after the tests).
 .SECONDARY:
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)
