@@ -24,8 +24,10 @@ teardown() {
 SOAK_JOBS=${SOAK_JOBS:-2000}
 SOAK_PARALLEL=8
 
+# The daemon's open descriptors, but for the /proc/PID/stat files the sampler
+# keeps open for the machine's processes (they come and go with them).
 daemon_fds() {
-	ls "/proc/$1/fd" | wc -l
+	find "/proc/$1/fd" -mindepth 1 ! -lname '/proc/[0-9]*' 2>/dev/null | wc -l
 }
 
 daemon_rss_kb() {
