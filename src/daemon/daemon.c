@@ -323,8 +323,8 @@ static void daemon_release(struct daemon *d)
 	watchdog_release(d);
 	sampling_release(d);
 	gpus_release(d);
-	while (d->clients)
-		client_close(d->clients);
+	while (d->clients) /* client_close unlinks the client before freeing it */
+		client_close(d->clients); /* NOLINT(clang-analyzer-unix.Malloc) */
 	loop_free(d->loop);
 	free(d->self_exe);
 	paths_release(&d->paths);

@@ -160,6 +160,11 @@ static int store_migrate(struct store *store, struct err *err)
 	if (store_exec(store, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	version = store_user_version(store); /* another process may have migrated meanwhile */
+	if (version < 0) {
+		store_exec(store, "ROLLBACK", NULL);
+		return err_set(err, "database %s: cannot read its schema version: %s", store->path,
+			       sqlite3_errmsg(store->db));
+	}
 	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
 		if (store_exec(store, migrations[v], err) < 0) {
 			store_exec(store, "ROLLBACK", NULL);
