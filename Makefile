@@ -3,6 +3,10 @@
 #   make check      build, then run the unit tests (cmocka) and the CLI scenarios (bats)
 #   make check-e2e  end-to-end scenarios with the PyTorch example (skipped without torch)
 #   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 30) each, with clang
+#   make soak       thousands of short jobs, then the daemon's fds, memory and zombies
+#   make valgrind   memcheck of the CLI commands and a short daemon run
+#   make lint       cppcheck and clang-tidy with the checked-in configuration
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make demo       the quick-start demo (scripts/demo)
 #   make bench      the benchmarks against peer tools (bench/run, writes bench/RESULTS.md)
@@ -64,7 +68,7 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/%,$(HELPER_SRC))
 # The tests' fake NVML (tests/fake-nvml/README.md), selected with TRAINCTL_NVML_LIB.
 FAKE_NVML := $(BUILD)/tests/fake-nvml/libnvidia-ml.so.1
 
-.PHONY: all check check-e2e unit bats asan install uninstall clean deps demo bench
+.PHONY: all check check-e2e unit bats asan fuzz soak valgrind lint install uninstall clean deps demo bench
 all: $(TRAINCTL) $(TRAINSIM) $(FAKE_NVML)
 
 $(BUILD)/obj/%.o: %.c
@@ -120,11 +124,56 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 
 bats: all $(HELPER_BIN)
-	BUILD=$(BUILD) bats tests/cli tests/slurm
+	BUILD=$(BUILD) bats tests/cli tests/crash tests/slurm
 
 asan:
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" check
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang and the sanitizers
+# from their own objects. Each runs FUZZ_SECONDS on a scratch copy of its
+# corpus (tests/fuzz/corpus/<target>, left as it is); a crash stops `make fuzz`
+# and leaves the input in $(BUILD)/fuzz/. The run counts go to
+# $(BUILD)/fuzz/runs.tsv for docs/RELIABILITY.md (scripts/reliability-report).
+FUZZ_SECONDS ?= 30
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+# The analyze target includes src/cli/monitor.c, so it links everything but main and monitor.
+FUZZ_ANALYZE_SRC := $(filter-out src/main.c src/cli/monitor.c,$(TRAINCTL_SRC))
+fuzz_obj = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,FUZZCC,$<)$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_analyze: $(call fuzz_obj,tests/fuzz/fuzz_analyze.c $(FUZZ_ANALYZE_SRC))
+	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+$(BUILD)/fuzz/fuzz_%: $(call fuzz_obj,tests/fuzz/fuzz_%.c $(LIB_SRC))
+	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BIN)
+	@tests/fuzz/run-all $(BUILD)/fuzz $(FUZZ_SECONDS)
+
+# Long runs, outside make check: 2,000 jobs and a 1 GB flood (SOAK_JOBS=N to change).
+soak: all $(HELPER_BIN)
+	BUILD=$(BUILD) bats tests/soak
+
+# Static checks, configured by .clang-tidy and tests/lint/ (cppcheck's view of
+# Jansson's macros, and its suppressions, each with its reason).
+LINT_SRC  := $(TRAINCTL_SRC) tools/train-sim.c $(UNIT_SRC) $(HELPER_SRC) $(FUZZ_SRC)
+LINT_JOBS ?= 2
+lint:
+	cppcheck -q --enable=warning,portability,performance --std=c11 -D_GNU_SOURCE -Isrc \
+	    --library=tests/lint/jansson.cfg --suppressions-list=tests/lint/cppcheck.supp \
+	    --inline-suppr --error-exitcode=1 -j$(LINT_JOBS) $(LINT_SRC)
+	printf '%s\n' $(filter-out $(UNIT_SRC),$(LINT_SRC)) | xargs -P$(LINT_JOBS) -I{} clang-tidy -quiet {} \
+	    -- -std=gnu11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+
+valgrind: all
+	@BUILD=$(BUILD) tests/valgrind/run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
@@ -150,4 +199,4 @@ clean:
 # Keep intermediate objects (and keep make from printing their removal after the tests).
 .SECONDARY:
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

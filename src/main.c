@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/format.h"
 #include "lib/paths.h"
 
 void help_print_overview(FILE *out);
@@ -59,9 +60,14 @@ static const struct cmd_entry *cmd_find(const char *name)
 /* Print the error the command left, and turn it into an exit status. */
 static int report(struct cmd_ctx *ctx, int ret)
 {
+	struct strbuf msg = STRBUF_INIT;
+
 	if (ret >= 0)
 		return ret;
-	fprintf(stderr, "trainctl: %s\n", ctx->err.msg[0] ? ctx->err.msg : "failed");
+	/* An error may quote a job's command or path: never let it drive the terminal. */
+	format_text(ctx->err.msg[0] ? ctx->err.msg : "failed", &msg);
+	fprintf(stderr, "trainctl: %s\n", msg.buf);
+	strbuf_release(&msg);
 	return ctx->err.usage ? EXIT_USAGE : 1;
 }
 

@@ -123,12 +123,22 @@ static int client_autostart(const struct paths *paths, struct err *err)
 
 int client_connect(const struct paths *paths, int autostart, struct err *err)
 {
-	int fd = sock_connect(paths->daemon_sock, err);
+	uid_t uid = (uid_t)-1;
+	int fd;
 
+	if (paths_check(paths, err) < 0)
+		return -1;
+	fd = sock_connect(paths->daemon_sock, err);
 	if (fd < 0 && connect_retryable(errno)) {
 		if (!autostart)
 			return err_set(err, "no daemon is running for %s", paths->home);
 		fd = client_autostart(paths, err);
+	}
+	/* Whoever listens there must be us: never hand a job's spec to another user. */
+	if (fd >= 0 && (sock_peer_uid(fd, &uid) < 0 || uid != getuid())) {
+		close(fd);
+		return err_set(err, "%s is served by uid %d, not by you: refusing to talk to it",
+			       paths->daemon_sock, (int)uid);
 	}
 	if (fd >= 0 && err) /* what failed on the way no longer matters */
 		memset(err, 0, sizeof(*err));
@@ -143,7 +153,8 @@ static json_t *client_request(const struct paths *paths, int autostart, json_t *
 	json_t *reply = NULL;
 	int fd = client_connect(paths, autostart, err);
 
-	if (fd >= 0 && proto_send(fd, req, err) == 0)
+	/* A daemon that turned us away (out of descriptors) left its reason to read. */
+	if (fd >= 0 && (proto_send(fd, req, err) == 0 || errno == EPIPE || errno == ECONNRESET))
 		reply = proto_recv(fd, &buf, err);
 	if (reply && proto_reply_check(reply, err) < 0) {
 		json_decref(reply);

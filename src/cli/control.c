@@ -71,7 +71,7 @@ static int stop_main(struct cmd_ctx *ctx)
 {
 	json_t *req = proto_request("stop");
 	json_t *reply;
-	int64_t timeout;
+	int64_t timeout = 0;
 
 	if (opt_count(ctx, OPT_ALL) == (ctx->argc > 0)) {
 		json_decref(req);

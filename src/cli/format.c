@@ -21,10 +21,18 @@ void format_job_state(const json_t *job, struct strbuf *out)
 {
 	const char *state = json_string_value(json_object_get(job, "state"));
 	const char *reason = json_string_value(json_object_get(job, "reason"));
+	const char *log_error = json_string_value(json_object_get(json_object_get(job, "log_error"),
+								  "error"));
 
 	strbuf_addstr(out, state ? state : "?");
-	if (reason && *reason)
-		strbuf_addf(out, " (%s)", reason);
+	if ((reason && *reason) || log_error) {
+		strbuf_addstr(out, " (");
+		format_text(reason ? reason : "", out);
+		if (log_error)
+			strbuf_addf(out, "%slog not written: %s", reason && *reason ? "; " : "",
+				    log_error);
+		strbuf_addch(out, ')');
+	}
 }
 
 void format_job_elapsed(const json_t *job, char *buf, size_t size)
@@ -61,10 +69,9 @@ static int has_control_chars(const char *s)
 	return 0;
 }
 
-/* $'...' quoting (bash, zsh, ksh): keeps an argument with newlines on one line. */
-static void quote_ansi_c(const char *s, struct strbuf *out)
+/* Control characters as C escapes (\n, \t, \r, \xNN); also ' and \ when quoting. */
+static void add_escaped(const char *s, int quoting, struct strbuf *out)
 {
-	strbuf_addstr(out, "$'");
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '\n')
@@ -75,12 +82,24 @@ static void quote_ansi_c(const char *s, struct strbuf *out)
 			strbuf_addstr(out, "\\r");
 		else if (c < ' ' || c == 0x7f)
 			strbuf_addf(out, "\\x%02x", c);
-		else if (c == '\'' || c == '\\')
+		else if (quoting && (c == '\'' || c == '\\'))
 			strbuf_addf(out, "\\%c", c);
 		else
 			strbuf_addch(out, (char)c);
 	}
+}
+
+/* $'...' quoting (bash, zsh, ksh): keeps an argument with newlines on one line. */
+static void quote_ansi_c(const char *s, struct strbuf *out)
+{
+	strbuf_addstr(out, "$'");
+	add_escaped(s, 1, out);
 	strbuf_addch(out, '\'');
+}
+
+void format_text(const char *s, struct strbuf *out)
+{
+	add_escaped(s, 0, out);
 }
 
 void format_command(const json_t *argv, struct strbuf *out)

@@ -16,6 +16,11 @@ void format_job_label(const json_t *job, struct strbuf *out);
 void format_job_state(const json_t *job, struct strbuf *out);
 /* Elapsed run time: started..ended, or started..now; "-" if never started. */
 void format_job_elapsed(const json_t *job, char *buf, size_t size);
+/*
+ * Text from a job (a path, a reason, an event) as it may be printed to a
+ * terminal: control characters escaped (\n, \x1b), so that none is obeyed.
+ */
+void format_text(const char *s, struct strbuf *out);
 /* The command line, each argument shell-quoted where needed. */
 void format_command(const json_t *argv, struct strbuf *out);
 /*

@@ -150,7 +150,11 @@ static int ls_main(struct cmd_ctx *ctx)
 
 static void print_field(const char *label, const char *value)
 {
-	printf("  %-11s %s\n", label, value && *value ? value : "-");
+	struct strbuf sb = STRBUF_INIT;
+
+	format_text(value && *value ? value : "-", &sb);
+	printf("  %-11s %s\n", label, sb.buf);
+	strbuf_release(&sb);
 }
 
 static void print_show_times(const json_t *job)
@@ -293,14 +297,18 @@ static void print_show_attempts(const json_t *attempts)
 	json_array_foreach(attempts, i, a) {
 		char start[40], end[40];
 		const char *ckpt = json_string_value(json_object_get(a, "checkpoint"));
+		struct strbuf sb = STRBUF_INIT;
 
 		format_job_time(a, "started_at", start, sizeof(start));
 		format_job_time(a, "ended_at", end, sizeof(end));
-		printf("  #%lld  %s .. %s  %s (%s)%s%s\n",
-		       (long long)json_integer_value(json_object_get(a, "attempt")), start, end,
-		       json_string_value(json_object_get(a, "state")),
-		       json_string_value(json_object_get(a, "reason")), ckpt ? ", checkpoint " : "",
-		       ckpt ? ckpt : "");
+		format_job_state(a, &sb);
+		if (ckpt) {
+			strbuf_addstr(&sb, ", checkpoint ");
+			format_text(ckpt, &sb);
+		}
+		printf("  #%lld  %s .. %s  %s\n",
+		       (long long)json_integer_value(json_object_get(a, "attempt")), start, end, sb.buf);
+		strbuf_release(&sb);
 	}
 }
 
@@ -313,11 +321,32 @@ static void print_show_events(const json_t *events)
 	json_array_foreach(events, i, ev) {
 		char when[40];
 		const char *detail = json_string_value(json_object_get(ev, "detail"));
+		struct strbuf sb = STRBUF_INIT;
 
 		format_job_time(ev, "time", when, sizeof(when));
-		printf("  %s  %-11s %s\n", when, json_string_value(json_object_get(ev, "kind")),
-		       detail ? detail : "");
+		format_text(detail ? detail : "", &sb);
+		printf("  %s  %-11s %s\n", when, json_string_value(json_object_get(ev, "kind")), sb.buf);
+		strbuf_release(&sb);
 	}
+}
+
+/* The log's path, and why it is not being written if it is not. */
+static void print_show_log(const json_t *job)
+{
+	const json_t *failing = json_object_get(job, "log_error");
+	struct strbuf sb = STRBUF_INIT;
+	char since[40];
+
+	strbuf_addstr(&sb, json_string_value(json_object_get(job, "log")));
+	if (json_is_object(failing)) {
+		format_job_time(failing, "since", since, sizeof(since));
+		strbuf_addf(&sb, " (not written since %s: %s; %lld bytes wait in memory, %lld lost)",
+			    since, json_string_value(json_object_get(failing, "error")),
+			    (long long)json_integer_value(json_object_get(failing, "pending_bytes")),
+			    (long long)json_integer_value(json_object_get(failing, "lost_bytes")));
+	}
+	print_field("Log:", sb.buf);
+	strbuf_release(&sb);
 }
 
 static void print_show(const json_t *job)
@@ -353,7 +382,7 @@ static void print_show(const json_t *job)
 	print_show_spec(json_object_get(job, "spec"));
 	print_show_limits(json_object_get(job, "limits"));
 	print_field("Checkpoint:", json_string_value(json_object_get(job, "checkpoint")));
-	print_field("Log:", json_string_value(json_object_get(job, "log")));
+	print_show_log(job);
 	print_show_attempts(json_object_get(job, "attempts"));
 	print_show_events(json_object_get(job, "events"));
 	strbuf_release(&sb);

@@ -148,7 +148,8 @@ static int snapshot_read(struct snapshot *s, struct err *err)
 		snapshot_push(s, &st);
 	}
 	closedir(dir);
-	qsort(s->items, s->len, sizeof(*s->items), compare_entries);
+	if (s->len > 1)
+		qsort(s->items, s->len, sizeof(*s->items), compare_entries);
 	return 0;
 }
 
@@ -880,7 +881,8 @@ static void data_group(struct mon_data *d)
 {
 	size_t from = 0;
 
-	qsort(d->rows, d->nrows, sizeof(*d->rows), compare_pid_time);
+	if (d->nrows > 1)
+		qsort(d->rows, d->nrows, sizeof(*d->rows), compare_pid_time);
 	d->procs = xcalloc(d->nrows, sizeof(*d->procs));
 	while (from < d->nrows) {
 		size_t to = from;
@@ -966,7 +968,8 @@ static struct sample *data_overall(struct mon_data *d, size_t *n)
 
 	for (size_t i = 0; i < d->nprocs; i++)
 		c[i] = (struct counters){ -1, -1, -1, -1 };
-	qsort(d->rows, d->nrows, sizeof(*d->rows), compare_time_pid);
+	if (d->nrows > 1)
+		qsort(d->rows, d->nrows, sizeof(*d->rows), compare_time_pid);
 	*n = 0;
 	while (from < d->nrows) {
 		size_t to = from;

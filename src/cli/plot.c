@@ -347,14 +347,14 @@ static int plot_load(struct cmd_ctx *ctx, struct plot *pl)
  */
 static int plot_build_chart(struct cmd_ctx *ctx, const struct plot *pl, struct chart *c)
 {
-	int known[ARRAY_SIZE(metrics)], any = 0, first_missing = -1;
+	int known[ARRAY_SIZE(metrics)] = { 0 }, any = 0, first_missing = -1;
 
 	for (int i = 0; i < pl->metric_count; i++) {
 		known[i] = metric_known(pl->chosen[i], pl->samples, pl->sample_count);
 		any |= known[i];
 		first_missing = first_missing < 0 && !known[i] ? i : first_missing;
 	}
-	if (!any)
+	if (!any && first_missing >= 0)
 		return err_set(&ctx->err, "plot: no %s values for %s: %s",
 			       pl->chosen[first_missing]->title, pl->label.buf,
 			       pl->chosen[first_missing]->missing);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,6 +76,23 @@ void daemon_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+void crash_point(const char *name)
+{
+	static int hits;
+	const char *want = getenv("TRAINCTL_CRASH_AT");
+	size_t len = strlen(name);
+	int nth = 1;
+
+	if (!want || strncmp(want, name, len) != 0 || (want[len] && want[len] != '@'))
+		return;
+	if (want[len] == '@')
+		nth = atoi(want + len + 1);
+	if (++hits < nth)
+		return;
+	daemon_log("crash point '%s' reached: killing the daemon (TRAINCTL_CRASH_AT)", name);
+	raise(SIGKILL);
+}
+
 static void client_close(struct client *c)
 {
 	struct daemon *d = c->daemon;
@@ -96,6 +114,8 @@ static void client_close(struct client *c)
 
 /* Past this much unread output we stop taking requests from a client. */
 #define CLIENT_OUT_MAX (1024 * 1024)
+/* An output buffer larger than this is freed once it has been sent. */
+#define CLIENT_OUT_KEEP (256 * 1024)
 
 /* Handle the requests buffered for c, one at a time. */
 static void client_process(struct client *c)
@@ -113,11 +133,19 @@ static void client_process(struct client *c)
 	}
 }
 
-/* Write what the socket takes; watch for writability while output remains. */
+/*
+ * Write what the socket takes; watch for writability while output remains.
+ * A large reply (ls -a of thousands of jobs) is given back to the system
+ * once sent, so that the daemon's memory does not stay at its peak.
+ */
 static int client_flush(struct client *c)
 {
 	if (write_queued(c->fd, &c->out) < 0)
 		return -1;
+	if (c->out.len == 0 && c->out.alloc > CLIENT_OUT_KEEP) {
+		strbuf_release(&c->out);
+		malloc_trim(0);
+	}
 	loop_modify_fd(c->daemon->loop, c->watch,
 		       EPOLLIN | EPOLLRDHUP | (c->out.len ? EPOLLOUT : 0));
 	return 0;
@@ -159,6 +187,32 @@ static void on_client(void *data, int fd, uint32_t events)
 	client_process(c);
 }
 
+/*
+ * Out of descriptors, a waiting connection cannot be accepted, and the
+ * listening socket stays readable: the loop would spin. Spend the reserved
+ * descriptor to take the connection, tell the client why, and close it.
+ */
+static void refuse_for_lack_of_fds(struct daemon *d)
+{
+	static const char msg[] = "{\"v\":1,\"ok\":false,\"error\":\"the daemon has run out of file "
+				  "descriptors (see its open files limit, ulimit -n): try again "
+				  "later\"}\n";
+	int cfd;
+
+	if (!d->fds_exhausted)
+		daemon_log("out of file descriptors: refusing new clients until some close");
+	d->fds_exhausted = 1;
+	close(d->reserve_fd);
+	cfd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd >= 0) {
+		if (write(cfd, msg, sizeof(msg) - 1) < 0) {
+			/* the client is gone already */
+		}
+		close(cfd);
+	}
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_accept(void *data, int fd, uint32_t events)
 {
 	struct daemon *d = data;
@@ -169,7 +223,13 @@ static void on_accept(void *data, int fd, uint32_t events)
 	if (cfd < 0) {
 		if (refused >= 0)
 			daemon_warn("refused a connection from uid %d", refused);
+		else if ((errno == EMFILE || errno == ENFILE) && d->reserve_fd >= 0)
+			refuse_for_lack_of_fds(d);
 		return;
+	}
+	if (d->fds_exhausted) {
+		daemon_log("file descriptors available again: serving new clients");
+		d->fds_exhausted = 0;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->daemon = d;
@@ -256,6 +316,7 @@ static int daemon_setup(struct daemon *d, struct err *err)
 	d->listen_fd = sock_listen(d->paths.daemon_sock, err);
 	if (d->listen_fd < 0)
 		return -1;
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->loop = loop_new();
 	loop_add_signals(d->loop, sigs, (int)ARRAY_SIZE(sigs), on_signal, d);
 	loop_add_fd(d->loop, d->listen_fd, EPOLLIN, on_accept, d);
@@ -291,14 +352,16 @@ static void daemon_release(struct daemon *d)
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	metrics_release(d);
+	if (d->reserve_fd >= 0)
+		close(d->reserve_fd);
 	supervise_release(d);
 	watchdog_release(d);
 	sampling_release(d);
 	gpus_release(d);
 	onexit_release(d);
 	config_release(&d->config);
-	while (d->clients)
-		client_close(d->clients);
+	while (d->clients) /* client_close unlinks the client before freeing it */
+		client_close(d->clients); /* NOLINT(clang-analyzer-unix.Malloc) */
 	loop_free(d->loop);
 	free(d->self_exe);
 	paths_release(&d->paths);
@@ -326,8 +389,8 @@ static void daemon_log_failure(const struct err *err)
 
 int daemon_run(int ready_fd, int64_t sample_interval_ms)
 {
-	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .sample_interval_ms = sample_interval_ms,
-			    .gpu_free_mem = SCHED_GPU_FREE_MEM_DEFAULT };
+	struct daemon d = { .listen_fd = -1, .lock_fd = -1, .reserve_fd = -1,
+			    .sample_interval_ms = sample_interval_ms, .gpu_free_mem = SCHED_GPU_FREE_MEM_DEFAULT };
 	const char *interval = getenv("TRAINCTL_SAMPLE_INTERVAL");
 	struct err err = { 0 };
 

@@ -39,6 +39,8 @@ struct daemon {
 	char *self_exe;
 	int listen_fd;
 	int lock_fd;
+	int reserve_fd; /* spent to refuse a client when descriptors run out */
+	int fds_exhausted;
 	int64_t started_at;
 	struct client *clients;
 	struct active *active;
@@ -77,6 +79,13 @@ struct client {
 
 /* Send a reply and let the client send its next request. */
 void client_reply(struct client *c, json_t *reply);
+
+/*
+ * A fault-injection point for the crash tests: when TRAINCTL_CRASH_AT is
+ * NAME (or NAME@N, the Nth time this point is reached), the daemon kills
+ * itself with SIGKILL here, as a crash or `kill -9` would.
+ */
+void crash_point(const char *name);
 
 /*
  * Messages to the daemon's log (stderr), with a timestamp; under systemd's

@@ -222,6 +222,8 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 	store_event_add(d->store, id, "created", NULL);
 	if (state == JOB_HELD)
 		return queued_reply(d, id);
+	store_commit_point(d->store);
+	crash_point("run-inserted");
 	/* Nothing to wait for: straight to the shim, without a pass over the queue. */
 	started = state == JOB_STARTING ? (supervise_start(d, id, spec, c, err) < 0 ? -1 : 1)
 					: sched_submit(d, id, c, err);
@@ -229,6 +231,8 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 		store_job_delete(d->store, id, NULL);
 		return NULL;
 	}
+	if (started)
+		crash_point("run-forked");
 	return started ? NULL /* answered when the shim reports */ : queued_reply(d, id);
 }
 

@@ -212,6 +212,7 @@ static void restart_start(struct daemon *d, int64_t id, struct job_restart *r)
 			checkpoint ? " from " : "", checkpoint ? checkpoint : "");
 	if (supervise_start(d, id, spec, NULL, &err) < 0)
 		supervise_end(d, id, JOB_FAILED, err.msg, NULL);
+	crash_point("restart-forked");
 	free(checkpoint);
 	json_decref(spec);
 }

@@ -327,6 +327,8 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 		format_rfc3339(output, when, sizeof(when));
 		json_object_set_new(job, "last_output_at", json_string(when));
 	}
+	if (json_is_object(json_object_get(status, "log_error")))
+		json_object_set(job, "log_error", json_object_get(status, "log_error"));
 	json_decref(status);
 }
 
@@ -420,6 +422,7 @@ static void supervise_started(struct daemon *d, struct active *a, const json_t *
 	else
 		json_decref(reply);
 	a->run_client = NULL;
+	crash_point("run-answered");
 	store_job_set_started(d->store, a->id, pid,
 			      (uint64_t)json_integer_value(json_object_get(msg, "pid_start")),
 			      a->shim_pid, proc_start_time(a->shim_pid),
@@ -481,6 +484,7 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 	gpus_check_released(d, a->id, gpu_pids);
 	store_commit(d->store);
 	json_decref(gpu_pids);
+	crash_point("job-settled");
 	watchdog_forget(d, a->id);
 	active_free(d, a);
 	waiters_check(d);
@@ -572,6 +576,9 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));
+	/* A start nobody waits for (a restart, a queued job): the shim keeps the job if we vanish. */
+	if (!c)
+		json_object_set_new(full, "unattended", json_true());
 	add_gpu_env(d, id, full);
 	text = json_dumps(full, JSON_COMPACT);
 	json_decref(full);
@@ -579,6 +586,12 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 		free(text);
 		return err_errno(err, "pipe");
 	}
+	/*
+	 * What the caller recorded (the job, its state, its GPUs) is made durable
+	 * before the shim exists: a crash cannot leave a process the database
+	 * does not know, nor make the next daemon start an attempt again.
+	 */
+	store_commit_point(d->store);
 	pid = fork();
 	if (pid == 0)
 		exec_shim(d, argv, spec_pipe[0], report_pipe[1]);
@@ -641,17 +654,28 @@ static int supervise_adopt(struct daemon *d, int64_t id)
 	int pidfd = pid > 0 ? pidfd_open_pid(pid) : -1;
 
 	free(path);
-	json_decref(shim);
-	if (pidfd < 0)
-		return 0;
 	/* Checked after the pidfd pins the process, so a reused pid cannot slip in. */
-	if (!proc_alive(pid, start)) {
+	if (pidfd >= 0 && !proc_alive(pid, start)) {
 		close(pidfd);
+		pidfd = -1;
+	}
+	if (pidfd < 0) {
+		json_decref(shim);
 		return 0;
 	}
 	active_new(d, id, pid, pidfd);
-	if (store_job_state(d->store, id) == JOB_STARTING)
+	/* The daemon died before it heard the start: the shim's record has what it missed. */
+	if (store_job_state(d->store, id) == JOB_STARTING) {
+		pid_t job_pid = (pid_t)json_integer_value(json_object_get(shim, "pid"));
+
+		store_job_set_started(d->store, id, job_pid,
+				      (uint64_t)json_integer_value(json_object_get(shim, "pid_start")),
+				      pid, start,
+				      json_integer_value(json_object_get(shim, "started_at")));
+		store_event_add(d->store, id, "started", "pid %d", (int)job_pid);
 		supervise_transition(d, id, JOB_RUNNING, NULL);
+	}
+	json_decref(shim);
 	store_event_add(d->store, id, "adopted", "shim pid %d re-adopted by a restarted daemon",
 			(int)pid);
 	daemon_log("adopted job %lld (shim pid %d)", (long long)id, (int)pid);
@@ -749,6 +773,7 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 		return slurm_stop(d, id, sig ? sig : SIGTERM, timeout_ms, err);
 	}
 	json_decref(supervise_shim_request(d, id, req, err));
+	crash_point("stop-sent");
 	return err->msg[0] ? -1 : 0;
 }
 

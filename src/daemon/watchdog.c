@@ -29,6 +29,7 @@ struct watched {
 	char on_hang[16];
 	int64_t active_ms; /* the last time the job showed any sign of life */
 	int hung;
+	int log_failing; /* the shim reports that the log cannot be written */
 	struct watched *next;
 };
 
@@ -106,13 +107,31 @@ static void watch_checkpoints(struct daemon *d, struct watched *w)
 	store_job_set_checkpoint(d->store, w->id, latest);
 	store_event_add(d->store, w->id, "checkpoint", "%s", latest);
 	w->active_ms = time_now_ms();
+	crash_point("checkpoint-noted");
+}
+
+/* Say in the daemon's log when a job's log stops being written, and when it resumes. */
+static void watch_log(struct daemon *d, struct watched *w, const json_t *log_error)
+{
+	int failing = json_is_object(log_error);
+
+	if (failing == w->log_failing)
+		return;
+	w->log_failing = failing;
+	if (failing) {
+		daemon_log("job %lld: its log cannot be written (%s); output waits in the shim's memory",
+			   (long long)w->id, json_string_value(json_object_get(log_error, "error")));
+		store_event_add(d->store, w->id, "log-error", "%s",
+				json_string_value(json_object_get(log_error, "error")));
+	} else {
+		daemon_log("job %lld: its log is written again", (long long)w->id);
+		store_event_add(d->store, w->id, "log-resumed", NULL);
+	}
 }
 
 /* Output, progress (from the shim's status file) and CPU use all count as life. */
-static void watch_activity(struct daemon *d, struct watched *w)
+static void watch_activity(struct daemon *d, struct watched *w, const json_t *status)
 {
-	char *path = paths_job_status(&d->paths, w->id);
-	json_t *status = json_file_read(path, NULL);
 	int64_t now = time_now_ms();
 	int64_t output = json_integer_value(json_object_get(status, "last_output_ms"));
 	int64_t progress = json_integer_value(json_object_get(status, "progress_changed_ms"));
@@ -124,8 +143,6 @@ static void watch_activity(struct daemon *d, struct watched *w)
 	/* The sampler already measures the tree's CPU: no second pass over /proc here. */
 	if (sampling_current_cpu(d, w->id) > IDLE_CPU_SHARE * 100)
 		w->active_ms = now;
-	json_decref(status);
-	free(path);
 }
 
 /* What each process of a hung job is doing, for the events: state, wchan, kernel stack. */
@@ -149,7 +166,8 @@ static void describe_hang(struct daemon *d, struct watched *w, struct strbuf *ou
 	proc_list_release(&list);
 }
 
-static void watch_hang(struct daemon *d, struct watched *w, enum job_state state)
+static void watch_hang(struct daemon *d, struct watched *w, enum job_state state,
+		       const json_t *status)
 {
 	struct strbuf why = STRBUF_INIT;
 	struct err err = { 0 };
@@ -157,7 +175,7 @@ static void watch_hang(struct daemon *d, struct watched *w, enum job_state state
 
 	if (w->hang_timeout_ms <= 0 || state != JOB_RUNNING)
 		return;
-	watch_activity(d, w);
+	watch_activity(d, w, status);
 	if (time_now_ms() - w->active_ms < w->hang_timeout_ms) {
 		if (w->hung) {
 			w->hung = 0;
@@ -203,15 +221,23 @@ static void watchdog_tick(void *data, int fd, uint32_t events)
 	for (int64_t *id = ids; *id >= 0; id++) {
 		enum job_state state = store_job_state(d->store, *id);
 		struct watched *w;
+		json_t *status;
+		char *path;
 
 		if (state != JOB_RUNNING && state != JOB_PAUSED && state != JOB_STOPPING)
 			continue;
 		w = watched_find(d, *id);
 		if (!w)
 			w = watched_add(d, *id);
+		/* The shim's status file: output, progress, and whether the log is written. */
+		path = paths_job_status(&d->paths, *id);
+		status = json_file_read(path, NULL);
+		free(path);
 		watch_checkpoints(d, w);
 		watch_time_limit(d, w, state);
-		watch_hang(d, w, state);
+		watch_log(d, w, json_object_get(status, "log_error"));
+		watch_hang(d, w, state, status);
+		json_decref(status);
 	}
 	restart_tick(d);
 	sched_tick(d);

@@ -42,7 +42,9 @@ struct chart_panel *chart_add_panel(struct chart *c, const char *name, enum char
 
 	p->name = xstrdup(name);
 	p->unit = unit;
-	c->panels = xreallocarray(c->panels, c->panel_count + 1, sizeof(*c->panels));
+	/* an array of pointers: sizeof a pointer is meant */
+	c->panels = xreallocarray(c->panels, c->panel_count + 1,
+				  sizeof(*c->panels)); /* NOLINT(bugprone-sizeof-expression) */
 	c->panels[c->panel_count++] = p;
 	return p;
 }

@@ -376,6 +376,12 @@ int64_t parse_rfc3339_ms(const char *s)
 	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
 			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
 		return -1;
+	/* Out of range fields would be normalized by timegm, and a huge year overflow. */
+	if (tm.tm_year < 1970 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 23 ||
+	    tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60 || ms < 0 ||
+	    ms > 999)
+		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm) * 1000 + ms;

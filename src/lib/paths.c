@@ -87,8 +87,49 @@ int mkdir_p(const char *path, unsigned mode, struct err *err)
 	return ret;
 }
 
+/* One entry inside the home: absent, or ours and not a symbolic link. */
+static int check_entry(const char *path, struct err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode))
+		return err_set(err, "%s is a symbolic link: refusing to follow it inside the state "
+				    "directory (remove it; trainctl creates what it needs)", path);
+	if (st.st_uid != geteuid())
+		return err_set(err, "%s belongs to uid %d, not to you (uid %d): refusing to use it",
+			       path, (int)st.st_uid, (int)geteuid());
+	return 0;
+}
+
+int paths_check(const struct paths *paths, struct err *err)
+{
+	const char *entries[] = { paths->db, paths->logs, paths->run, paths->jobs,
+				  paths->daemon_sock, paths->daemon_lock, paths->daemon_log };
+	struct stat st;
+
+	if (stat(paths->home, &st) < 0)
+		return 0; /* not made yet */
+	if (st.st_uid != geteuid())
+		return err_set(err, "state directory %s belongs to uid %d, not to you (uid %d): "
+				    "refusing to use it (set TRAINCTL_HOME to a directory of your own)",
+			       paths->home, (int)st.st_uid, (int)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return err_set(err, "state directory %s is writable by other users (mode %04o): "
+				    "refusing to use it (run: chmod go-w %s)",
+			       paths->home, (unsigned)(st.st_mode & 07777), paths->home);
+	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+		if (check_entry(entries[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int paths_ensure(const struct paths *paths, struct err *err)
 {
+	if (paths_check(paths, err) < 0)
+		return -1;
 	if (mkdir_p(paths->home, 0700, err) < 0 || mkdir_p(paths->logs, 0700, err) < 0 ||
 	    mkdir_p(paths->jobs, 0700, err) < 0 || mkdir_p(paths->run, 0700, err) < 0)
 		return -1;
@@ -96,7 +137,7 @@ int paths_ensure(const struct paths *paths, struct err *err)
 		return err_errno(err, "cannot set permissions of %s", paths->run);
 	if (access(paths->home, W_OK) < 0)
 		return err_errno(err, "state directory %s is not writable", paths->home);
-	return 0;
+	return paths_check(paths, err);
 }
 
 char *paths_job_log(const struct paths *paths, int64_t id)

@@ -30,8 +30,17 @@ struct paths {
 
 /* Resolve the home directory from the environment (does not create it). */
 int paths_init(struct paths *paths, struct err *err);
-/* Create home, logs/, jobs/ and run/ (0700) if missing; fail clearly if unwritable. */
+/*
+ * Create home, logs/, jobs/ and run/ (0700) if missing; fail clearly if
+ * unwritable or unsafe (see paths_check).
+ */
 int paths_ensure(const struct paths *paths, struct err *err);
+/*
+ * Refuse a state directory that someone else could tamper with: home not
+ * ours or writable by others, or a symbolic link (or a file of another user)
+ * where trainctl keeps its directories, database and sockets.
+ */
+int paths_check(const struct paths *paths, struct err *err);
 void paths_release(struct paths *paths);
 
 /* Newly allocated paths for one job's files. */

@@ -463,6 +463,13 @@ static int text_apply(struct progress_parser *p, const char *text, int64_t now_m
 
 	if (!strpbrk(text, "0123456789"))
 		return 0;
+	/*
+	 * Every built-in format holds "epoch" or a '[': a line with neither is
+	 * not tried, which keeps a job that prints fast from paying a regex
+	 * search per line.
+	 */
+	if (!p->user_groups && !strchr(text, '[') && !strcasestr(text, "epoch"))
+		return 0;
 	found = p->user_groups ? user_read(p, text, &r) : builtin_read(p, text, &r);
 	return found ? progress_apply(p, &r, now_ms) : 0;
 }

@@ -367,7 +367,8 @@ static size_t proc_pass(struct sampler *s, const struct sampler_job *jobs, size_
 	for (size_t r = 0; r < n; r++) {
 		long k = pid_index_find(&ix, jobs[r].root);
 		if (k >= 0) /* what the root reaped (the job's main process, orphans) */
-			ticks[r] = all.items[k].cutime + all.items[k].cstime;
+			ticks[r] = all.items[k].cutime + /* NOLINT(clang-analyzer-core.NullDereference): k indexes all */
+				   all.items[k].cstime;
 	}
 	for (size_t i = 0; i < all.len; i++) {
 		const struct proc_stat *st = &all.items[i];

@@ -131,6 +131,31 @@ static int store_user_version(struct store *store)
 	return version;
 }
 
+/*
+ * Refuse a damaged database rather than serve what is left of it: a corrupt
+ * page reads as missing rows, which would look like lost history.
+ */
+static int store_check(struct store *store, struct err *err)
+{
+	sqlite3_stmt *st;
+	const char *verdict;
+	int rc, ok;
+
+	if (sqlite3_prepare_v2(store->db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK)
+		return err_set(err, "database %s is not a trainctl database or is corrupt (%s): move "
+				    "it aside to start afresh, or recover it with sqlite3's .recover",
+			       store->path, sqlite3_errmsg(store->db));
+	rc = sqlite3_step(st);
+	verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	ok = verdict && strcmp(verdict, "ok") == 0;
+	if (!ok)
+		err_set(err, "database %s is corrupt (%s): move it aside to start afresh, or recover "
+			     "it with sqlite3's .recover",
+			store->path, verdict ? verdict : sqlite3_errmsg(store->db));
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
 /* Apply the migrations this database lacks, all in one transaction. */
 static int store_migrate(struct store *store, struct err *err)
 {
@@ -150,6 +175,11 @@ static int store_migrate(struct store *store, struct err *err)
 	if (store_exec(store, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	version = store_user_version(store); /* another process may have migrated meanwhile */
+	if (version < 0) {
+		store_exec(store, "ROLLBACK", NULL);
+		return err_set(err, "database %s: cannot read its schema version: %s", store->path,
+			       sqlite3_errmsg(store->db));
+	}
 	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
 		if (store_exec(store, migrations[v], err) < 0) {
 			store_exec(store, "ROLLBACK", NULL);
@@ -183,7 +213,7 @@ struct store *store_open(const char *path, struct err *err)
 				     "aside to start afresh", path, sqlite3_errmsg(store->db));
 		goto fail;
 	}
-	if (store_migrate(store, err) < 0)
+	if (store_check(store, err) < 0 || store_migrate(store, err) < 0)
 		goto fail;
 	return store;
 fail:
@@ -199,6 +229,15 @@ int store_begin(struct store *store)
 int store_commit(struct store *store)
 {
 	return store_exec(store, "COMMIT", NULL);
+}
+
+int store_commit_point(struct store *store)
+{
+	if (sqlite3_get_autocommit(store->db))
+		return 0;
+	if (store_commit(store) < 0)
+		return -1;
+	return store_begin(store);
 }
 
 void store_close(struct store *store)

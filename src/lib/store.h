@@ -25,6 +25,12 @@ void store_close(struct store *store);
 /* Group the writes of one request or event into one transaction (one WAL commit). */
 int store_begin(struct store *store);
 int store_commit(struct store *store);
+/*
+ * Make what the open transaction wrote durable now, and go on in a new one
+ * (nothing outside a transaction). Called before starting a process that the
+ * database must know of, so that a crash cannot leave one it does not.
+ */
+int store_commit_point(struct store *store);
 
 /* Insert a new job in state `state`; *id gets its id. The spec's "env" is stored apart. */
 int store_job_insert(struct store *store, const char *name, const json_t *spec,

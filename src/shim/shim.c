@@ -140,6 +140,19 @@ static json_t *shim_progress_json(struct shim *shim)
 			 "unit", p->unit, "format", p->format, "updated_at", when);
 }
 
+/* Why the log cannot be written now, or null while it can. */
+static json_t *shim_log_error_json(struct shim *shim)
+{
+	char since[40];
+
+	if (!shim->log.error)
+		return json_null();
+	format_rfc3339(shim->log.error_since_ms, since, sizeof(since));
+	return json_pack("{s:s, s:s, s:I, s:I}", "error", strerror(shim->log.error), "since", since,
+			 "pending_bytes", (json_int_t)shim->log.pending.len, "lost_bytes",
+			 (json_int_t)shim->log.lost_total);
+}
+
 /*
  * Write jobs/<id>.status: the progress, and when the job last printed
  * something. The daemon reads it for ls and show, and to tell a hung job.
@@ -147,10 +160,10 @@ static json_t *shim_progress_json(struct shim *shim)
 static void shim_write_progress(struct shim *shim)
 {
 	char *path = paths_job_status(&shim->paths, shim->id);
-	json_t *obj = json_pack("{s:o, s:I, s:I, s:o}", "progress", shim_progress_json(shim),
+	json_t *obj = json_pack("{s:o, s:I, s:I, s:o, s:o}", "progress", shim_progress_json(shim),
 				"last_output_ms", (json_int_t)shim->last_output_ms,
 				"progress_changed_ms", (json_int_t)shim->progress_changed_ms,
-				"limits", limits_json(shim));
+				"limits", limits_json(shim), "log_error", shim_log_error_json(shim));
 
 	json_file_write_atomic(path, obj, 0, NULL);
 	json_decref(obj);
@@ -188,6 +201,35 @@ void shim_status_changed(struct shim *shim)
 	shim_note_progress(shim);
 }
 
+static void shim_log_retry(void *data, int fd, uint32_t events);
+
+/*
+ * The log takes no more (the disk is full): the status file says so at
+ * once, and writing is tried again every second until it works.
+ */
+static void shim_log_check(struct shim *shim)
+{
+	int failing = shim->log.error != 0;
+
+	if (failing != shim->log_failing) {
+		shim->log_failing = failing;
+		shim_write_progress(shim);
+	}
+	if (failing && !shim->log_retry_timer)
+		shim->log_retry_timer = loop_add_timer(shim->loop, 1000, shim_log_retry, shim);
+}
+
+static void shim_log_retry(void *data, int fd, uint32_t events)
+{
+	struct shim *shim = data;
+
+	(void)fd;
+	(void)events;
+	shim->log_retry_timer = NULL;
+	logfile_retry(&shim->log);
+	shim_log_check(shim);
+}
+
 /* Finish when the job has ended, nothing of its tree is left, and its output is drained. */
 static void shim_maybe_finish(struct shim *shim)
 {
@@ -203,6 +245,11 @@ static void shim_maybe_finish(struct shim *shim)
 	}
 	if (shim->output_watch)
 		return;
+	if (logfile_retry(&shim->log) < 0)
+		snprintf(shim->exit.note, sizeof(shim->exit.note),
+			 "%lld bytes of output not logged: %s",
+			 (long long)(shim->log.pending.len + shim->log.lost_total),
+			 strerror(shim->log.error));
 	if (shim->progress_dirty)
 		shim_write_progress(shim);
 	limits_finish(shim);
@@ -264,6 +311,7 @@ static void shim_on_bytes(struct shim *shim, const char *data, size_t len)
 	int64_t now = time_now_ms();
 
 	logfile_write(&shim->log, data, len);
+	shim_log_check(shim);
 	shim_remember(shim, data, len);
 	clients_output(shim, data, len);
 	shim->last_output_ms = now;
@@ -523,7 +571,11 @@ static int shim_fail(struct shim *shim, const struct err *err)
 	return 1;
 }
 
-/* Report the start; if the daemon is gone nobody knows of this job, so end it. */
+/*
+ * Report the start. If the daemon is gone, the user who ran the job was not
+ * told of it, so end it; a start nobody waits for (unattended: a restart, a
+ * queued job) is already recorded, and the next daemon adopts it.
+ */
 static void shim_report_started(struct shim *shim)
 {
 	json_t *msg = proto_event("started");
@@ -532,7 +584,7 @@ static void shim_report_started(struct shim *shim)
 	json_object_set_new(msg, "pid_start", json_integer((json_int_t)shim->pid_start));
 	json_object_set_new(msg, "started_at", json_integer(shim->exit.started_at));
 
-	if (shim_report(msg) < 0) {
+	if (shim_report(msg) < 0 && !json_is_true(json_object_get(shim->spec, "unattended"))) {
 		snprintf(shim->exit.note, sizeof(shim->exit.note),
 			 "the daemon vanished before the job was confirmed");
 		shim_signal_tree(shim, SIGKILL);

@@ -49,6 +49,8 @@ struct shim {
 	int64_t progress_changed_ms; /* when its progress last moved */
 	int64_t progress_written_ms;
 	struct loop_watch *progress_timer;
+	struct loop_watch *log_retry_timer; /* while the log cannot be written */
+	int log_failing;                    /* as last written to the status file */
 
 	int listen_fd;
 	char *sock_path;

@@ -138,7 +138,7 @@ int spawn_job(const struct spawn_request *req, struct spawned *out, struct err *
 {
 	struct spawn_failure f;
 	char *program = spawn_find_program(req->argv[0], req->envp, err);
-	int fds[4], report[2];
+	int fds[4] = { -1, -1, -1, -1 }, report[2];
 	ssize_t n;
 	pid_t pid;
 

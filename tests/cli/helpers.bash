@@ -153,9 +153,62 @@ log_has() {
 	tc log "$1" | grep -qF -- "$2"
 }
 
+# tally FAULT COUNT [LOST]: record an injected fault that the test survived,
+# for docs/RELIABILITY.md (scripts/reliability-report reads $BUILD/faults.tsv).
+tally() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "${3:-nothing}" >>"$BUILD/faults.tsv"
+}
+
 daemon_pid() {
 	cat "$TRAINCTL_HOME/run/daemon.lock" 2>/dev/null
 }
+
+daemon_dead() {
+	! alive "$1"
+}
+
+not_alive() {
+	! alive "$1"
+}
+
+# No process of this home is left but the daemon (no shim, no job).
+only_daemon_left() {
+	# Collect first: a `sort` still reading would itself carry the home.
+	local home daemons
+	home=$(home_pids)
+	daemons=$(daemon_pids)
+	[ "$(sort <<<"$home")" = "$(sort <<<"$daemons")" ]
+}
+
+# The parent pid of PID (field 4 of /proc/PID/stat).
+ppid_of() {
+	local stat
+	stat=$(cat "/proc/$1/stat") || return 1
+	stat=${stat##*) }
+	set -- $stat
+	echo "$2"
+}
+
+# Live daemon processes for this home ("trainctl daemon --foreground").
+daemon_pids() {
+	local pid
+	for pid in $(home_pids); do
+		if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'daemon --foreground'; then
+			echo "$pid"
+		fi
+	done
+}
+
+# Kill the daemon with SIGKILL and wait until it is dead.
+crash_daemon() {
+	local pid
+	pid=$(daemon_pid)
+	[ -n "$pid" ] && alive "$pid"
+	kill -9 "$pid"
+	wait_for 5 daemon_dead "$pid"
+	CRASHED_PID=$pid
+}
+
 
 # use_fake_gpus FILE: GPU commands use the fake NVML (tests/fake-nvml), which
 # describes GPUs and their processes from FILE (read again at every snapshot).

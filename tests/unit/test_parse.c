@@ -452,6 +452,22 @@ static void test_parse_rfc3339_round_trip(void **state)
 	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49.050Z"), 1764404149050LL);
 }
 
+/* Found by fuzz_parse: a huge year overflowed the product in milliseconds (UB). */
+static void test_parse_rfc3339_out_of_range(void **state)
+{
+	(void)state;
+	assert_int_equal(parse_rfc3339_ms("8130895950-5-9T1:0:29992-5-9T1:0:2"), -1);
+	assert_int_equal(parse_rfc3339_ms("2147483647-01-01T00:00:00.000Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("2025-13-01T00:00:00.000Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("2025-11-00T00:00:00.000Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("2025-11-29T24:00:00.000Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:60:00.000Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49.1000Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49.-1Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("1969-12-31T23:59:59.999Z"), -1);
+	assert_int_equal(parse_rfc3339_ms("9999-12-31T23:59:59.999Z"), 253402300799999LL);
+}
+
 static void test_parse_rfc3339_malformed(void **state)
 {
 	(void)state;
@@ -550,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_format_rfc3339),
 		cmocka_unit_test(test_format_rfc3339_before_epoch),
 		cmocka_unit_test(test_parse_rfc3339_round_trip),
+		cmocka_unit_test(test_parse_rfc3339_out_of_range),
 		cmocka_unit_test(test_parse_rfc3339_malformed),
 		cmocka_unit_test(test_format_local_time_shape),
 		cmocka_unit_test(test_time_now),

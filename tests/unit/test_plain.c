@@ -192,7 +192,7 @@ static void check_splits(const char *in)
 	struct capture c;
 
 	for (size_t i = 0; i <= len; i++) {
-		run_chunks(&c, in, i, in + i, len - i, NULL);
+		run_chunks(&c, in, i, in + i, len - i, (const char *)NULL);
 		assert_string_equal(strbuf_str(&c.text), want);
 		strbuf_release(&c.text);
 	}
@@ -224,7 +224,7 @@ static void test_cut_inside_escape_and_crlf(void **state)
 
 	(void)state;
 	run_chunks(&c, CHUNK("\033[3"), CHUNK("2mred\033"), CHUNK("[0m\r"), CHUNK("\nnext\r"),
-		   CHUNK("\n"), NULL);
+		   CHUNK("\n"), (const char *)NULL);
 	assert_string_equal(strbuf_str(&c.text), "red\nnext\n");
 	assert_int_equal(c.lines, 2);
 	strbuf_release(&c.text);
@@ -239,13 +239,13 @@ static void test_line_starts(void **state)
 	(void)state;
 	while (last > TQDM_BASIC && last[-1] != '\r')
 		last--;
-	run_chunks(&c, TQDM_BASIC, (size_t)40, TQDM_BASIC + 40, strlen(TQDM_BASIC) - 40, NULL);
+	run_chunks(&c, TQDM_BASIC, (size_t)40, TQDM_BASIC + 40, strlen(TQDM_BASIC) - 40, (const char *)NULL);
 	assert_int_equal(c.lines, 2);
 	assert_int_equal(c.starts[0], (uint64_t)(last - TQDM_BASIC));
 	assert_int_equal(c.starts[1], (uint64_t)(strstr(TQDM_BASIC, "done") - TQDM_BASIC));
 	strbuf_release(&c.text);
 
-	run_chunks(&c, CHUNK("ab\n"), CHUNK("\ncd\rxy"), CHUNK("z\r\n"), CHUNK("tail"), NULL);
+	run_chunks(&c, CHUNK("ab\n"), CHUNK("\ncd\rxy"), CHUNK("z\r\n"), CHUNK("tail"), (const char *)NULL);
 	assert_string_equal(strbuf_str(&c.text), "ab\n\nxyz\ntail\n");
 	assert_int_equal(c.lines, 4);
 	assert_int_equal(c.starts[0], 0);
@@ -265,7 +265,7 @@ static void test_endless_line_in_pieces(void **state)
 	(void)state;
 	memset(big, 'x', len);
 	run_chunks(&c, big, (size_t)PLAIN_LINE_MAX - 1, big, (size_t)1, CHUNK("\n"), big,
-		   len, CHUNK("y\r\n"), NULL);
+		   len, CHUNK("y\r\n"), (const char *)NULL);
 	assert_int_equal(c.lines, 3);
 	/* the piece, then the next, then the rest, "y", as a line of its own */
 	assert_int_equal(c.text.len, PLAIN_LINE_MAX + 1 + len + 1 + 2);
