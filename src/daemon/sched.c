@@ -274,14 +274,50 @@ static enum verdict check_queue(struct daemon *d, const json_t *spec, char *why,
 	return START;
 }
 
-/* Record what a queued job waits for, when that changed. */
-static void set_waiting(struct daemon *d, int64_t id, const char *why)
-{
-	char *now = store_job_reason(d->store, id);
+/*
+ * Named queues found full or paused during one pass, so that the jobs behind
+ * them are passed over without reading their settings (a thousand jobs may
+ * wait in one queue).
+ */
+struct queue_verdict {
+	char name[72];
+	char why[320];
+};
 
-	if (!now || strcmp(now, why) != 0)
-		store_job_set_state(d->store, id, JOB_QUEUED, why);
-	free(now);
+struct queue_verdicts {
+	struct queue_verdict *items;
+	size_t len, alloc;
+};
+
+static const char *queue_known_waiting(const struct queue_verdicts *q, const char *name)
+{
+	for (size_t i = 0; *name && i < q->len; i++) {
+		if (!strcmp(q->items[i].name, name))
+			return q->items[i].why;
+	}
+	return NULL;
+}
+
+static void queue_note_waiting(struct queue_verdicts *q, const char *name, const char *why)
+{
+	if (!*name || queue_known_waiting(q, name))
+		return;
+	if (q->len == q->alloc) {
+		q->alloc = q->alloc ? 2 * q->alloc : 8;
+		q->items = xreallocarray(q->items, q->alloc, sizeof(*q->items));
+	}
+	snprintf(q->items[q->len].name, sizeof(q->items[q->len].name), "%s", name);
+	snprintf(q->items[q->len++].why, sizeof(q->items[0].why), "%s", why);
+}
+
+static void queue_forget(struct queue_verdicts *q, const char *name)
+{
+	for (size_t i = 0; *name && i < q->len; i++) {
+		if (!strcmp(q->items[i].name, name)) {
+			q->items[i] = q->items[--q->len];
+			return;
+		}
+	}
 }
 
 /* Has the job run before (a restart waiting in the queue)? */
@@ -346,35 +382,46 @@ static enum verdict sched_consider(struct daemon *d, int64_t id, const json_t *s
  */
 static int sched_pass(struct daemon *d, int64_t mine, struct client *c, struct err *err)
 {
-	int64_t *ids = store_job_ids_queued(d->store);
+	struct store_queued *queued;
+	size_t n = store_jobs_queued(d->store, &queued);
 	struct gpu_table gpus = { 0 };
+	struct queue_verdicts known = { 0 };
 	int result = 0;
 
 	d->sched_dirty = 0;
-	for (int64_t *id = ids; *id >= 0; id++) {
-		json_t *spec = store_job_spec(d->store, *id), *picked = NULL;
+	for (size_t k = 0; k < n; k++) {
+		int64_t id = queued[k].id;
+		json_t *spec, *picked = NULL;
 		char why[320];
 		struct err start_err = { 0 };
+		const char *full;
 
-		if (slurm_owns(d, *id)) { /* queued in Slurm, submitted already */
-			json_decref(spec);
+		if (slurm_owns(d, id)) /* queued in Slurm, submitted already */
+			continue;
+		/* Behind a full or paused queue, and no dependency to watch: nothing to read. */
+		if (!queued[k].has_after && (full = queue_known_waiting(&known, queued[k].queue))) {
+			store_job_set_waiting(d->store, id, full);
 			continue;
 		}
-		switch (sched_consider(d, *id, spec, &gpus, &picked, why, sizeof(why))) {
+		spec = store_job_spec(d->store, id);
+		switch (sched_consider(d, id, spec, &gpus, &picked, why, sizeof(why))) {
 		case CANCEL:
-			supervise_end_unstarted(d, *id, JOB_CANCELLED, why);
+			supervise_end_unstarted(d, id, JOB_CANCELLED, why);
 			break;
 		case WAIT:
-			set_waiting(d, *id, why);
+			store_job_set_waiting(d->store, id, why);
+			if (!strncmp(why, "queue '", 7))
+				queue_note_waiting(&known, queued[k].queue, why);
 			break;
 		case START:
-			if (sched_start(d, *id, picked, *id == mine ? c : NULL, &start_err) == 0) {
-				result = *id == mine ? 1 : result;
-			} else if (*id == mine) {
+			queue_forget(&known, queued[k].queue); /* one more running: count again */
+			if (sched_start(d, id, picked, id == mine ? c : NULL, &start_err) == 0) {
+				result = id == mine ? 1 : result;
+			} else if (id == mine) {
 				*err = start_err;
 				result = -1;
 			} else {
-				supervise_end_unstarted(d, *id, JOB_FAILED, start_err.msg);
+				supervise_end_unstarted(d, id, JOB_FAILED, start_err.msg);
 			}
 			break;
 		}
@@ -384,7 +431,8 @@ static int sched_pass(struct daemon *d, int64_t mine, struct client *c, struct e
 	d->sched_waiting_gpus = gpus.blocked_by != 0;
 	d->sched_gpu_checked_ms = time_now_ms();
 	free(gpus.slots);
-	free(ids);
+	free(known.items);
+	free(queued);
 	return result;
 }
 

@@ -757,10 +757,40 @@ int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus)
 	return store_step_done(store, st);
 }
 
-int64_t *store_job_ids_queued(struct store *store)
+size_t store_jobs_queued(struct store *store, struct store_queued **out)
 {
-	return store_query_ids(store, "SELECT id FROM jobs WHERE state = 'queued' "
-				      "ORDER BY priority DESC, id", 0, 0, NULL);
+	sqlite3_stmt *st = store_prepare(store,
+		"SELECT id, queue, json_extract(spec, '$.after') IS NOT NULL FROM jobs "
+		"WHERE state = 'queued' ORDER BY priority DESC, id");
+	size_t n = 0, alloc = 0;
+
+	*out = NULL;
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *queue = (const char *)sqlite3_column_text(st, 1);
+
+		if (n == alloc) {
+			alloc = alloc ? 2 * alloc : 64;
+			*out = xreallocarray(*out, alloc, sizeof(**out));
+		}
+		(*out)[n].id = sqlite3_column_int64(st, 0);
+		snprintf((*out)[n].queue, sizeof((*out)[n].queue), "%s", queue ? queue : "");
+		(*out)[n++].has_after = sqlite3_column_int(st, 2);
+	}
+	if (st)
+		store_stmt_release(store, st);
+	return n;
+}
+
+int store_job_set_waiting(struct store *store, int64_t id, const char *reason)
+{
+	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET reason = ?1 WHERE id = ?2 AND "
+						"state = 'queued' AND reason IS NOT ?1");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	return store_step_done(store, st);
 }
 
 json_t *store_gpu_holders(struct store *store)

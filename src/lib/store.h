@@ -83,8 +83,18 @@ char *store_job_reason(struct store *store, int64_t id);
 /* The queue. The GPUs a job holds (a JSON array of indices; NULL: none). */
 json_t *store_job_gpus(struct store *store, int64_t id);
 int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus);
-/* Queued jobs, highest priority first, then oldest first; -1 terminated (caller frees). */
-int64_t *store_job_ids_queued(struct store *store);
+/*
+ * Queued jobs, highest priority first, then oldest first, with each one's
+ * named queue ("" for none) and whether it has --after (caller frees *out).
+ */
+struct store_queued {
+	int64_t id;
+	char queue[72];
+	int has_after;
+};
+size_t store_jobs_queued(struct store *store, struct store_queued **out);
+/* What a queued job waits for (its reason), written only when it changed. */
+int store_job_set_waiting(struct store *store, int64_t id, const char *reason);
 /* The live jobs holding GPUs: [{id, gpus: [...], gpu_mem: bytes or null}] (caller decrefs). */
 json_t *store_gpu_holders(struct store *store);
 /* Jobs of a named queue that have started and not ended. */

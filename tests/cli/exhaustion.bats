@@ -105,3 +105,21 @@ EOF
 	wait_for 10 only_daemon_left
 	tally "fork bomb of hundreds of processes, half setsid'ed, then stop" 1
 }
+
+@test "1,000 queued jobs: listed with what they wait for, then all run, 8 at a time" {
+	tc queue big --parallel 8 --pause >/dev/null
+	for i in $(seq 1000); do
+		tc run --queue big -- true >/dev/null
+	done
+	run tc ls --state queued --json
+	[ "$status" -eq 0 ]
+	[ "$(jq length <<<"$output")" -eq 1000 ]
+	[ "$(jq -r '[.[].reason] | unique | .[]' <<<"$output")" = "queue 'big' paused" ]
+	[ "$(tc queue --json | jq -c '.[] | select(.name == "big") | [.parallel, .paused, .queued]')" = "[8,true,1000]" ]
+	tc queue big --resume >/dev/null
+	wait_for 300 eval '[ "$(tc queue --json | jq ".[] | select(.name == \"big\") | .queued + .running")" -eq 0 ]'
+	[ "$(tc ls -a --json | jq '[.[] | select(.state == "succeeded")] | length')" -eq 1000 ]
+	# never more than 8 at once: the starts and ends, in order, never overlap by more
+	tc ls -a --json | jq -r '.[] | "\(.started_at) 1\n\(.ended_at) -1"' | sort |
+		awk '{ n += $2; if (n > max) max = n } END { exit !(max <= 8) }'
+}
