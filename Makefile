@@ -149,7 +149,7 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	$(call say,FUZZCC,$<)$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/fuzz/fuzz_analyze: $(call fuzz_obj,tests/fuzz/fuzz_analyze.c $(FUZZ_ANALYZE_SRC))
-	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(CURSES_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/fuzz/fuzz_%: $(call fuzz_obj,tests/fuzz/fuzz_%.c $(LIB_SRC))
 	$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
