@@ -97,7 +97,8 @@ int cmd_parse(const struct cmd_entry *cmd, int argc, char **argv, struct cmd_ctx
 	int c, ret = 0;
 
 	ctx->cmd = cmd;
-	optind = 1;
+	/* 0, not 1: glibc then starts afresh (a subcommand parses after its command did). */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shorts.buf, longs, NULL)) != -1) {
 		int idx = spec_index(cmd, c);

@@ -14,6 +14,7 @@
 #define PROCS_EVERY 10 /* ticks between visits of every process (counts, memory.stat) */
 #define IO_EVERY 30    /* ticks between reads of /proc/PID/io */
 #define PSS_EVERY 60   /* ticks between reads of /proc/PID/smaps_rollup (it walks page tables) */
+#define METER_EAGER_TRIES 5 /* ticks a new job's cgroup is looked for at every tick */
 #define FLUSH_EVERY_MS 10000 /* samples wait in memory at most this long before the database */
 #define FULL_RESOLUTION_MS (24 * 3600 * 1000LL)
 #define COMPACT_EVERY_MS (3600 * 1000LL)
@@ -25,6 +26,7 @@ struct tracked {
 	pid_t main; /* the job's main process, once the shim reported it */
 	struct cgroup_meter meter;
 	int has_meter;
+	int meter_tries; /* ticks its cgroup was looked for (the shim makes it as it starts) */
 	struct sample latest;
 	int64_t pss_bytes; /* PSS is read every PSS_EVERY ticks: the latest known */
 	int seen;
@@ -96,6 +98,7 @@ static struct tracked *tracked_add(struct sampling *s, int64_t id, pid_t root)
 		if (t->has_meter)
 			cgroup_meter_close(&t->meter);
 		t->has_meter = 0;
+		t->meter_tries = 0;
 		t->root = root;
 		t->main = 0;
 	}
@@ -151,7 +154,8 @@ static void tracked_refresh(struct daemon *d, struct sampling *s, unsigned parts
 		t->seen = 1;
 		if (!t->main)
 			t->main = tracked_main_pid(d, t->id);
-		if (parts & SAMPLE_PROCS)
+		/* Every tick at first, then on the pass ticks: a job may have no cgroup at all. */
+		if (t->meter_tries++ < METER_EAGER_TRIES || (parts & SAMPLE_PROCS))
 			tracked_open_meter(d, t);
 	}
 	free(active);

@@ -289,3 +289,12 @@ EOF
 	[ "$status" -eq 1 ]
 	[ "$output" = "trainctl: gpu kill: no process 999999999" ]
 }
+
+@test "gpu kill takes its options after the PIDs too" {
+	run --separate-stderr tc gpu kill 999999 -t 5s
+	[ "$status" -eq 1 ]
+	[[ $stderr != *"is not a process id"* ]]
+	run --separate-stderr tc gpu kill 999999 --help
+	[ "$status" -eq 0 ]
+	[[ $output == "Usage: trainctl gpu kill"* ]]
+}
