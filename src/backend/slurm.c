@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/slurm_call.h"
@@ -521,6 +522,20 @@ static void on_grace(void *data, int fd, uint32_t events)
 	job_call(j, args, on_cancel, (void *)(intptr_t)j->id, NULL);
 }
 
+/*
+ * Has the job begun running? The last poll may not have seen it yet (squeue
+ * is slow on a busy controller), but a job that wrote to its log has.
+ */
+static int job_began(struct daemon *d, const struct slurm_job *j)
+{
+	char *log = paths_job_log(&d->paths, j->id);
+	struct stat st;
+	int began = j->started || (stat(log, &st) == 0 && st.st_size > 0);
+
+	free(log);
+	return began;
+}
+
 int slurm_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, struct err *err)
 {
 	struct slurm_job *j = job_find(d, id);
@@ -533,6 +548,8 @@ int slurm_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, struct
 	j->stop_requested = 1;
 	j->stop_signal = sig;
 	j->stop_timeout_ms = timeout_ms;
+	if (!j->started && job_began(d, j))
+		j->started = 1;
 	/* Waiting in the queue, or no grace: nothing to save, cancel it now. */
 	if (!j->started || timeout_ms <= 0) {
 		j->killed_after_grace = j->started;
