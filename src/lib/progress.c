@@ -517,12 +517,24 @@ static void line_append(struct progress_parser *p, const char *data, size_t len)
 	p->line_read = 0;
 }
 
+/*
+ * Could the raw line match a built-in format? They all need a '[' (a bar, or
+ * a colour escape around one) or "epoch": a job printing fast has most of
+ * its lines skipped here, before they are copied and cleaned.
+ */
+static int raw_may_match(const struct progress_parser *p, const char *s, size_t len)
+{
+	/* "poch" and "POCH" catch epoch, Epoch and EPOCH with vectorized searches. */
+	return p->user_groups || memchr(s, '[', len) || memmem(s, len, "poch", 4) ||
+	       memmem(s, len, "POCH", 4);
+}
+
 /* A terminator came: read the line unless it was read as a tail, then start anew. */
 static int line_finish(struct progress_parser *p, int64_t now_ms)
 {
 	int changed = 0;
 
-	if (p->line.len > 0 && !p->line_read)
+	if (p->line.len > 0 && !p->line_read && raw_may_match(p, p->line.buf, p->line.len))
 		changed = text_apply(p, text_clean(p, p->line.buf, p->line.len), now_ms);
 	strbuf_reset(&p->line);
 	p->line_read = 0;
@@ -534,7 +546,7 @@ static int line_read_tail(struct progress_parser *p, int64_t now_ms)
 {
 	const char *text;
 
-	if (p->line.len == 0 || p->line_read)
+	if (p->line.len == 0 || p->line_read || !raw_may_match(p, p->line.buf, p->line.len))
 		return 0;
 	text = text_clean(p, p->line.buf, p->line.len);
 	if (text_unfinished(text, p->text.len))
@@ -543,14 +555,14 @@ static int line_read_tail(struct progress_parser *p, int64_t now_ms)
 	return text_apply(p, text, now_ms);
 }
 
-/* Bytes before the first '\n' or '\r' (len when there is none). */
+/* Bytes before the first '\n' or '\r' (len when there is none), with vectorized searches. */
 static size_t line_length(const char *s, size_t len)
 {
-	size_t n = 0;
+	const char *nl = memchr(s, '\n', len);
+	size_t n = nl ? (size_t)(nl - s) : len;
+	const char *cr = memchr(s, '\r', n);
 
-	while (n < len && s[n] != '\n' && s[n] != '\r')
-		n++;
-	return n;
+	return cr ? (size_t)(cr - s) : n;
 }
 
 int progress_parser_feed(struct progress_parser *p, const char *data, size_t len, int64_t now_ms)
