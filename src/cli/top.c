@@ -43,6 +43,7 @@
 enum top_reply { REPLY_LS, REPLY_MACHINE, REPLY_SAMPLES };
 
 #define TOP_SAMPLES_WINDOW_MS (5 * 60 * 1000) /* the sparklines' span */
+#define TOP_SAMPLES_EVERY_MS 5000 /* a 5-minute sparkline moves little in a second */
 #define TOP_AUTOSTART_AFTER_MS 2000           /* gone this long: start a daemon */
 #define TOP_AUTOSTART_EVERY_MS 5000
 #define TOP_TAIL_LINES 200
@@ -314,7 +315,9 @@ static void top_request(struct top *t)
 	json_object_set_new(req, "all", json_true());
 	if (top_send(t, req, REPLY_LS) < 0 || top_send(t, proto_request("machine"), REPLY_MACHINE) < 0)
 		goto lost;
-	if (sel) {
+	/* The sparklines: afresh for a newly selected job, else every few seconds. */
+	if (sel && (top_job_id(sel) != t->samples_id ||
+		    time_now_ms() - t->samples_ms >= TOP_SAMPLES_EVERY_MS)) {
 		req = proto_request("samples");
 		json_object_set_new(req, "jobs", json_pack("[I]", (json_int_t)top_job_id(sel)));
 		json_object_set_new(req, "since_ms",
@@ -322,6 +325,7 @@ static void top_request(struct top *t)
 		if (top_send(t, req, REPLY_SAMPLES) < 0)
 			goto lost;
 		t->samples_id = top_job_id(sel);
+		t->samples_ms = time_now_ms();
 	}
 	t->sent_ms = time_now_ms();
 	return;

@@ -95,6 +95,7 @@ struct top {
 	char machine_error[1024];
 	json_t *samples; /* the selected job's recent samples */
 	int64_t samples_id;
+	int64_t samples_ms; /* when they were asked for */
 	/* the table */
 	json_t **rows; /* borrowed from jobs: filtered and sorted */
 	int nrows;
