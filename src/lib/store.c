@@ -714,6 +714,21 @@ int store_job_peaks(struct store *store, int64_t id, double *cpu, int64_t *rss, 
 static int64_t *store_query_ids(struct store *store, const char *sql, int64_t param, int bind,
 				const char *text);
 
+/* One JSON column of a job (sql selects it by id), or NULL when null or absent. */
+static json_t *job_json_column(struct store *store, const char *sql, int64_t id)
+{
+	sqlite3_stmt *st = store_prepare(store, sql);
+	json_t *value = NULL;
+
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		value = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	store_stmt_release(store, st);
+	return value;
+}
+
 char *store_job_reason(struct store *store, int64_t id)
 {
 	sqlite3_stmt *st = store_prepare(store, "SELECT reason FROM jobs WHERE id = ?");
@@ -730,16 +745,7 @@ char *store_job_reason(struct store *store, int64_t id)
 
 json_t *store_job_gpus(struct store *store, int64_t id)
 {
-	sqlite3_stmt *st = store_prepare(store, "SELECT gpus FROM jobs WHERE id = ?");
-	json_t *gpus = NULL;
-
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		gpus = column_json(st, 0);
-	store_stmt_release(store, st);
-	return gpus;
+	return job_json_column(store, "SELECT gpus FROM jobs WHERE id = ?", id);
 }
 
 int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus)
@@ -1133,16 +1139,7 @@ json_t *store_job_events(struct store *store, int64_t id)
 
 json_t *store_job_spec(struct store *store, int64_t id)
 {
-	sqlite3_stmt *st = store_prepare(store, "SELECT spec FROM jobs WHERE id = ?");
-	json_t *spec = NULL;
-
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		spec = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	store_stmt_release(store, st);
-	return spec;
+	return job_json_column(store, "SELECT spec FROM jobs WHERE id = ?", id);
 }
 
 int store_job_set_spec(struct store *store, int64_t id, const json_t *spec)
@@ -1162,16 +1159,7 @@ int store_job_set_spec(struct store *store, int64_t id, const json_t *spec)
 
 json_t *store_job_env(struct store *store, int64_t id)
 {
-	sqlite3_stmt *st = store_prepare(store, "SELECT env FROM jobs WHERE id = ?");
-	json_t *env = NULL;
-
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		env = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	store_stmt_release(store, st);
-	return env;
+	return job_json_column(store, "SELECT env FROM jobs WHERE id = ?", id);
 }
 
 enum job_state store_job_state(struct store *store, int64_t id)
