@@ -488,13 +488,13 @@ static json_t *request_stop(struct daemon *d, struct client *c, const json_t *re
 		return NULL;
 	for (int64_t *id = ids; *id >= 0; id++) {
 		struct err ignored = { 0 };
-
 		int state = store_job_state(d->store, *id);
 
 		/* A job between attempts has nothing to signal: it just ends. */
 		if (state == JOB_RESTARTING)
 			supervise_cancel_restart(d, *id, NULL);
-		else if (state == JOB_QUEUED || state == JOB_HELD)
+		/* Waiting in our queue: it never started. (One queued in Slurm is Slurm's to stop.) */
+		else if ((state == JOB_QUEUED || state == JOB_HELD) && !slurm_owns(d, *id))
 			supervise_end_unstarted(d, *id, JOB_CANCELLED, "removed from the queue");
 		else
 			supervise_stop(d, *id, (int)req_int(req, "signal", 0),
