@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/restart.h"
 #include "daemon/sched.h"
@@ -30,6 +31,8 @@ struct watched {
 	int64_t active_ms; /* the last time the job showed any sign of life */
 	int hung;
 	int log_failing; /* the shim reports that the log cannot be written */
+	json_t *status;   /* the shim's status file, read again only when it changed */
+	struct timespec status_mtime;
 	struct watched *next;
 };
 
@@ -68,7 +71,28 @@ static struct watched *watched_add(struct daemon *d, int64_t id)
 static void watched_free(struct watched *w)
 {
 	checkpoint_scanner_free(w->checkpoints);
+	json_decref(w->status);
 	free(w);
+}
+
+/*
+ * The job's status (output, progress, whether the log is written), from the
+ * file its shim rewrites when any of it changes: a stat a second per job,
+ * and a read only after a change.
+ */
+static const json_t *watched_status(struct daemon *d, struct watched *w)
+{
+	char *path = paths_job_status(&d->paths, w->id);
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (!w->status || st.st_mtim.tv_sec != w->status_mtime.tv_sec ||
+				    st.st_mtim.tv_nsec != w->status_mtime.tv_nsec)) {
+		json_decref(w->status);
+		w->status = json_file_read(path, NULL);
+		w->status_mtime = st.st_mtim;
+	}
+	free(path);
+	return w->status;
 }
 
 void watchdog_forget(struct daemon *d, int64_t id)
@@ -220,24 +244,19 @@ static void watchdog_tick(void *data, int fd, uint32_t events)
 	store_begin(d->store);
 	for (int64_t *id = ids; *id >= 0; id++) {
 		enum job_state state = store_job_state(d->store, *id);
+		const json_t *status;
 		struct watched *w;
-		json_t *status;
-		char *path;
 
 		if (state != JOB_RUNNING && state != JOB_PAUSED && state != JOB_STOPPING)
 			continue;
 		w = watched_find(d, *id);
 		if (!w)
 			w = watched_add(d, *id);
-		/* The shim's status file: output, progress, and whether the log is written. */
-		path = paths_job_status(&d->paths, *id);
-		status = json_file_read(path, NULL);
-		free(path);
+		status = watched_status(d, w);
 		watch_checkpoints(d, w);
 		watch_time_limit(d, w, state);
 		watch_log(d, w, json_object_get(status, "log_error"));
 		watch_hang(d, w, state, status);
-		json_decref(status);
 	}
 	restart_tick(d);
 	sched_tick(d);
