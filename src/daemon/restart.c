@@ -258,14 +258,13 @@ void restart_resume_on_boot(struct daemon *d)
 
 void restart_tick(struct daemon *d)
 {
-	int64_t *ids = store_job_ids_active(d->store);
+	int64_t *ids = store_job_ids_in_state(d->store, JOB_RESTARTING);
 	int64_t now = time_now_ms();
 
 	for (int64_t *id = ids; *id >= 0; id++) {
 		struct job_restart r;
 
-		if (store_job_state(d->store, *id) != JOB_RESTARTING ||
-		    store_job_restart_get(d->store, *id, &r) < 0 || r.restart_at > now)
+		if (store_job_restart_get(d->store, *id, &r) < 0 || r.restart_at > now)
 			continue;
 		restart_start(d, *id, &r);
 	}

@@ -234,34 +234,39 @@ static void watch_time_limit(struct daemon *d, struct watched *w, enum job_state
 	supervise_stop(d, w->id, 0, -1, "time-limit", &err);
 }
 
+/* Watch one live job: checkpoints, time limit, log errors, hangs. */
+static void watch_job(struct daemon *d, int64_t id, enum job_state state)
+{
+	struct watched *w = watched_find(d, id);
+	const json_t *status;
+
+	if (!w)
+		w = watched_add(d, id);
+	status = watched_status(d, w);
+	watch_checkpoints(d, w);
+	watch_time_limit(d, w, state);
+	watch_log(d, w, json_object_get(status, "log_error"));
+	watch_hang(d, w, state, status);
+}
+
 static void watchdog_tick(void *data, int fd, uint32_t events)
 {
+	static const enum job_state live[] = { JOB_RUNNING, JOB_PAUSED, JOB_STOPPING };
 	struct daemon *d = data;
-	int64_t *ids = store_job_ids_active(d->store);
 
 	(void)fd;
 	(void)events;
 	store_begin(d->store);
-	for (int64_t *id = ids; *id >= 0; id++) {
-		enum job_state state = store_job_state(d->store, *id);
-		const json_t *status;
-		struct watched *w;
+	for (size_t k = 0; k < ARRAY_SIZE(live); k++) {
+		int64_t *ids = store_job_ids_in_state(d->store, live[k]);
 
-		if (state != JOB_RUNNING && state != JOB_PAUSED && state != JOB_STOPPING)
-			continue;
-		w = watched_find(d, *id);
-		if (!w)
-			w = watched_add(d, *id);
-		status = watched_status(d, w);
-		watch_checkpoints(d, w);
-		watch_time_limit(d, w, state);
-		watch_log(d, w, json_object_get(status, "log_error"));
-		watch_hang(d, w, state, status);
+		for (int64_t *id = ids; *id >= 0; id++)
+			watch_job(d, *id, live[k]);
+		free(ids);
 	}
 	restart_tick(d);
 	sched_tick(d);
 	store_commit(d->store);
-	free(ids);
 }
 
 void watchdog_start(struct daemon *d)

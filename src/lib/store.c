@@ -1210,6 +1210,12 @@ int64_t *store_job_ids_active(struct store *store)
 			       0, 0, NULL);
 }
 
+int64_t *store_job_ids_in_state(struct store *store, enum job_state state)
+{
+	return store_query_ids(store, "SELECT id FROM jobs WHERE state = ? ORDER BY id", 0, 0,
+			       job_state_name(state));
+}
+
 int64_t *store_job_ids_finished_before(struct store *store, int64_t before)
 {
 	return store_query_ids(store,

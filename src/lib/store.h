@@ -147,6 +147,8 @@ enum job_state store_job_state(struct store *store, int64_t id);
 
 /* Ids of jobs in a non-final state, or finished before `before` (ms); -1 ends. */
 int64_t *store_job_ids_active(struct store *store);
+/* The jobs in one state, by id (-1 terminated; caller frees): one query, not one a job. */
+int64_t *store_job_ids_in_state(struct store *store, enum job_state state);
 int64_t *store_job_ids_finished_before(struct store *store, int64_t before);
 /* Finished jobs that trainctl itself stopped for `cause` (e.g. "shutdown"). */
 int64_t *store_job_ids_stopped_by(struct store *store, const char *cause);
