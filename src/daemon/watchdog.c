@@ -20,6 +20,8 @@
 #define IDLE_CPU_SHARE 0.05
 
 /* What is watched for one running job. */
+#define STATUS_EVERY_MS 5000 /* how often the status of a job without hang detection is read */
+
 struct watched {
 	int64_t id;
 	struct checkpoint_scanner *checkpoints; /* NULL without --checkpoint */
@@ -33,6 +35,7 @@ struct watched {
 	int log_failing; /* the shim reports that the log cannot be written */
 	json_t *status;   /* the shim's status file, read again only when it changed */
 	struct timespec status_mtime;
+	int64_t status_checked_ms;
 	struct watched *next;
 };
 
@@ -82,8 +85,19 @@ static void watched_free(struct watched *w)
  */
 static const json_t *watched_status(struct daemon *d, struct watched *w)
 {
-	char *path = paths_job_status(&d->paths, w->id);
+	int64_t now = time_now_ms();
 	struct stat st;
+	char *path;
+
+	/*
+	 * Hang detection needs the latest output time every tick; for the rest
+	 * (a log that cannot be written) every few seconds is soon enough, and a
+	 * chatty job rewrites the file every second.
+	 */
+	if (w->status && w->hang_timeout_ms <= 0 && now - w->status_checked_ms < STATUS_EVERY_MS)
+		return w->status;
+	w->status_checked_ms = now;
+	path = paths_job_status(&d->paths, w->id);
 
 	if (stat(path, &st) == 0 && (!w->status || st.st_mtim.tv_sec != w->status_mtime.tv_sec ||
 				    st.st_mtim.tv_nsec != w->status_mtime.tv_nsec)) {
