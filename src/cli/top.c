@@ -485,12 +485,13 @@ static int action_on_socket(struct top *t, struct top_action *a)
 	return 1;
 }
 
-static void top_actions_poll(struct top *t, struct pollfd *fds)
+/* The actions polled (the first npolled: a key may have added one since) that answered. */
+static void top_actions_poll(struct top *t, const struct pollfd *fds, size_t npolled)
 {
 	size_t kept = 0;
 
 	for (size_t i = 0; i < t->nactions; i++) {
-		if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		if (i < npolled && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
 		    action_on_socket(t, &t->actions[i])) {
 			action_release(&t->actions[i]);
 			continue;
@@ -1024,10 +1025,10 @@ enum { FD_KEYS, FD_SIGNALS, FD_DAEMON, FD_DIAGNOSE, FD_ACTIONS };
 static void top_loop(struct top *t)
 {
 	struct pollfd *fds = NULL;
-
 	int dirty = 1;
 
 	while (!t->quit) {
+		size_t npolled;
 		int64_t wait;
 		int ch;
 
@@ -1047,7 +1048,8 @@ static void top_loop(struct top *t)
 		for (size_t i = 0; i < t->nactions; i++)
 			fds[FD_ACTIONS + i] = (struct pollfd){ .fd = t->actions[i].fd, .events = POLLIN };
 		wait = t->next_tick_ms - time_now_ms();
-		if (poll(fds, FD_ACTIONS + t->nactions, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR)
+		npolled = t->nactions;
+		if (poll(fds, FD_ACTIONS + npolled, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR)
 			break;
 		if (fds[FD_SIGNALS].revents & POLLIN)
 			top_on_signal(t);
@@ -1059,7 +1061,7 @@ static void top_loop(struct top *t)
 			top_on_socket(t);
 		if (t->text.pipe_fd >= 0 && (fds[FD_DIAGNOSE].revents & (POLLIN | POLLHUP | POLLERR)))
 			text_on_pipe(&t->text);
-		top_actions_poll(t, fds + FD_ACTIONS);
+		top_actions_poll(t, fds + FD_ACTIONS, npolled);
 		/* redraw, unless all that came is part of a refresh's replies */
 		dirty = t->nexpect == 0 || fds[FD_DAEMON].revents == 0;
 	}
