@@ -160,7 +160,7 @@ static int job_call(struct slurm_job *j, const char *const *args, slurm_call_fn 
 	char *argv[8];
 	size_t n = 0;
 
-	for (; args[n] && n < ARRAY_SIZE(argv) - 2; n++)
+	for (; n < ARRAY_SIZE(argv) - 2 && args[n]; n++)
 		argv[n] = (char *)args[n];
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)j->slurm_id);
 	argv[n++] = idbuf;
@@ -433,7 +433,9 @@ static void on_squeue(struct daemon *d, struct slurm_call *call, void *data)
 			job_update(d, j, &infos[i]);
 		else if (!j->asking) {
 			const char *args[] = { "scontrol", "show", "job", "-o", NULL };
-			j->asking = job_call(j, args, on_scontrol, (void *)(intptr_t)j->id, NULL) == 0;
+			/* the job's id, not the job: it may be gone when the call ends */
+			j->asking = job_call(j, args, on_scontrol,
+					     (void *)(intptr_t)j->id, NULL) == 0; /* NOLINT(performance-no-int-to-ptr) */
 		}
 	}
 	store_commit(d->store);
@@ -519,7 +521,7 @@ static void on_grace(void *data, int fd, uint32_t events)
 	(void)events;
 	j->grace = NULL;
 	j->killed_after_grace = 1;
-	job_call(j, args, on_cancel, (void *)(intptr_t)j->id, NULL);
+	job_call(j, args, on_cancel, (void *)(intptr_t)j->id, NULL); /* NOLINT(performance-no-int-to-ptr): an id */
 }
 
 /*
@@ -553,11 +555,13 @@ int slurm_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, struct
 	/* Waiting in the queue, or no grace: nothing to save, cancel it now. */
 	if (!j->started || timeout_ms <= 0) {
 		j->killed_after_grace = j->started;
-		return job_call(j, cancel_args, on_cancel, (void *)(intptr_t)id, err);
+		return job_call(j, cancel_args, on_cancel,
+				(void *)(intptr_t)id, err); /* NOLINT(performance-no-int-to-ptr): an id */
 	}
 	/* --full: without it the signal reaches job steps only, and a batch script has none. */
 	snprintf(sigopt, sizeof(sigopt), "--signal=%d", sig);
-	if (job_call(j, signal_args, on_cancel, (void *)(intptr_t)id, err) < 0)
+	if (job_call(j, signal_args, on_cancel,
+		     (void *)(intptr_t)id, err) < 0) /* NOLINT(performance-no-int-to-ptr): an id */
 		return -1;
 	if (!j->grace)
 		j->grace = loop_add_timer(d->loop, timeout_ms, on_grace, j);
@@ -668,8 +672,8 @@ void slurm_release(struct daemon *d)
 			free(call->data);
 	}
 	slurm_call_release(d);
-	while (s->jobs)
-		job_untrack(d, s->jobs);
+	while (s->jobs) /* job_untrack unlinks the job before freeing it */
+		job_untrack(d, s->jobs); /* NOLINT(clang-analyzer-unix.Malloc) */
 	if (s->poll)
 		loop_remove(d->loop, s->poll);
 	free(s);

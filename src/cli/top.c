@@ -228,7 +228,9 @@ static void top_rows_build(struct top *t)
 	json_t *job;
 
 	t->nrows = 0;
-	t->rows = xreallocarray(t->rows, json_array_size(t->jobs) + 1, sizeof(*t->rows));
+	/* rows holds pointers to the job objects: sizeof(json_t *) is meant */
+	t->rows = xreallocarray(t->rows, json_array_size(t->jobs) + 1,
+				sizeof(*t->rows)); /* NOLINT(bugprone-sizeof-expression) */
 	t->show_gpu = t->machine && json_array_size(json_object_get(t->machine, "gpus")) > 0;
 	json_array_foreach(t->jobs, i, job) {
 		if (json_is_number(json_object_get(job, "gpu_mem_bytes")))
@@ -236,7 +238,8 @@ static void top_rows_build(struct top *t)
 		if (job_matches(t, job))
 			t->rows[t->nrows++] = job;
 	}
-	qsort_r(t->rows, (size_t)t->nrows, sizeof(*t->rows), compare_jobs, t);
+	qsort_r(t->rows, (size_t)t->nrows, sizeof(*t->rows), /* NOLINT(bugprone-sizeof-expression) */
+		compare_jobs, t);
 	if (t->follow && t->sel_id) {
 		int found = -1;
 		for (int r = 0; r < t->nrows; r++) {
@@ -1145,11 +1148,13 @@ static void top_release(struct top *t)
 static int top_main(struct cmd_ctx *ctx)
 {
 	struct top t = { .ctx = ctx, .fd = -1, .sigfd = -1, .sel = -1 };
+	const char *no_color;
 	sigset_t saved;
 	int ret;
 
 	t.text.pipe_fd = -1;
-	t.color = !opt_count(ctx, OPT_NO_COLOR) && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
+	no_color = getenv("NO_COLOR");
+	t.color = !opt_count(ctx, OPT_NO_COLOR) && !(no_color && *no_color);
 	if (top_parse_delay(ctx, &t.delay_ms) < 0)
 		return -1;
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
