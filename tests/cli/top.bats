@@ -20,6 +20,13 @@ tm() {
 	tmux -S "$TMUX_SOCK" "$@"
 }
 
+# Kill the tmux server and wait until it is gone: a new session started while
+# it is still shutting down reaches the dying server ("server exited unexpectedly").
+tm_kill() {
+	tm kill-server 2>/dev/null || true
+	wait_for 20 eval '! tm ls >/dev/null 2>&1'
+}
+
 # top_term [COLS ROWS [ARGS]]: trainctl top in a detached terminal, then a
 # shell; its exit status shows as <exit N>.
 top_term() {
@@ -277,11 +284,11 @@ screen_coloured() {
 	top_term
 	wait_for 30 row_has "$ID" running
 	screen_coloured
-	tm kill-server
+	tm_kill
 	top_term 120 40 --no-color
 	wait_for 30 row_has "$ID" running
 	! screen_coloured
-	tm kill-server
+	tm_kill
 	tm new-session -d -s top -x 120 -y 40 -e "TRAINCTL_HOME=$TRAINCTL_HOME" -e NO_COLOR=1 "$TRAINCTL top"
 	wait_for 30 row_has "$ID" running
 	! screen_coloured
