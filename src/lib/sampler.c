@@ -316,11 +316,14 @@ static int64_t field_after(const char *text, const char *key)
 static void add_io(pid_t pid, struct sample *out)
 {
 	char buf[1024];
+	int64_t rd, wr;
 
 	if (read_small(pid, "io", buf, sizeof(buf)) < 0)
 		return; /* a process gone, or not ours to read, counts as nothing */
-	out->read_bytes += field_after(buf, "\nread_bytes: ") > 0 ? field_after(buf, "\nread_bytes: ") : 0;
-	out->write_bytes += field_after(buf, "\nwrite_bytes: ") > 0 ? field_after(buf, "\nwrite_bytes: ") : 0;
+	rd = field_after(buf, "\nread_bytes: ");
+	wr = field_after(buf, "\nwrite_bytes: ");
+	out->read_bytes += rd > 0 ? rd : 0;
+	out->write_bytes += wr > 0 ? wr : 0;
 }
 
 /* Add pid's proportional set size (/proc/PID/smaps_rollup, in kB) to out. */
@@ -409,26 +412,20 @@ static double cpu_percent(struct sampler_root *prev, enum cpu_source source, uin
 /* Is the job's main process there, with its memory (not exiting)? Unknown counts as yes. */
 static int main_alive(struct sampler *s, pid_t main)
 {
-	struct stat_file *f = stat_file_find(s, main);
-	char path[64], buf[1024];
+	struct stat_file *f;
+	char buf[1024];
 	struct proc_stat st;
-	ssize_t n = -1;
-	int fd;
+	ssize_t n;
 
 	if (main <= 0)
 		return 1;
-	if (f)
-		n = pread(f->fd, buf, sizeof(buf) - 1, 0);
-	if (!f) { /* not seen by a pass yet */
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)main);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-			n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-		}
-	}
-	if (n <= 0)
+	if ((f = stat_file_find(s, main)) != NULL) {
+		if ((n = pread(f->fd, buf, sizeof(buf) - 1, 0)) <= 0)
+			return 0;
+		buf[n] = '\0';
+	} else if (read_small(main, "stat", buf, sizeof(buf)) < 0) { /* not seen by a pass yet */
 		return 0;
-	buf[n] = '\0';
+	}
 	return proc_parse_stat(buf, &st) == 0 && st.state != 'Z' && st.state != 'X' &&
 	       st.rss_pages > 0;
 }

@@ -412,10 +412,12 @@ int store_job_set_ended(struct store *store, int64_t id, enum job_state state, c
 	return store_step_done(store, st);
 }
 
-int store_job_set_progress(struct store *store, int64_t id, const json_t *progress)
+/* Set one JSON column of a job (sql updates it by id); a NULL value stores NULL. */
+static int job_set_json_column(struct store *store, const char *sql, int64_t id,
+			       const json_t *value)
 {
-	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET progress = ? WHERE id = ?");
-	char *text = json_dumps(progress, JSON_COMPACT);
+	sqlite3_stmt *st = store_prepare(store, sql);
+	char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
 
 	if (!st) {
 		free(text);
@@ -425,6 +427,11 @@ int store_job_set_progress(struct store *store, int64_t id, const json_t *progre
 	sqlite3_bind_int64(st, 2, id);
 	free(text);
 	return store_step_done(store, st);
+}
+
+int store_job_set_progress(struct store *store, int64_t id, const json_t *progress)
+{
+	return job_set_json_column(store, "UPDATE jobs SET progress = ? WHERE id = ?", id, progress);
 }
 
 static json_t *column_time(sqlite3_stmt *st, int col)
@@ -750,17 +757,7 @@ json_t *store_job_gpus(struct store *store, int64_t id)
 
 int store_job_set_gpus(struct store *store, int64_t id, const json_t *gpus)
 {
-	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET gpus = ? WHERE id = ?");
-	char *text = gpus ? json_dumps(gpus, JSON_COMPACT) : NULL;
-
-	if (!st) {
-		free(text);
-		return -1;
-	}
-	bind_text_or_null(st, 1, text);
-	sqlite3_bind_int64(st, 2, id);
-	free(text);
-	return store_step_done(store, st);
+	return job_set_json_column(store, "UPDATE jobs SET gpus = ? WHERE id = ?", id, gpus);
 }
 
 size_t store_jobs_queued(struct store *store, struct store_queued **out)
@@ -1144,17 +1141,7 @@ json_t *store_job_spec(struct store *store, int64_t id)
 
 int store_job_set_spec(struct store *store, int64_t id, const json_t *spec)
 {
-	sqlite3_stmt *st = store_prepare(store, "UPDATE jobs SET spec = ? WHERE id = ?");
-	char *text = json_dumps(spec, JSON_COMPACT);
-
-	if (!st) {
-		free(text);
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, id);
-	free(text);
-	return store_step_done(store, st);
+	return job_set_json_column(store, "UPDATE jobs SET spec = ? WHERE id = ?", id, spec);
 }
 
 json_t *store_job_env(struct store *store, int64_t id)
