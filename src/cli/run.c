@@ -609,6 +609,9 @@ static int run_job(struct cmd_ctx *ctx)
 		return -1;
 	req = proto_request("run");
 	json_object_set_new(req, "spec", spec);
+	/* To attach, the job's terminal must exist: the answer waits for the start. */
+	if (opt_count(ctx, 'a'))
+		json_object_set_new(req, "confirm", json_true());
 	reply = client_call(&ctx->paths, req, &ctx->err);
 	if (!reply)
 		return -1;
@@ -659,8 +662,10 @@ const struct cmd_entry cmd_run = {
 	.flags = CMD_STOP_AT_OPERAND,
 	.fn = run_main,
 	.details = "Options end at COMMAND: everything after it belongs to the job. The job\n"
-		   "inherits your environment and directory; a command that cannot be executed\n"
-		   "makes run fail at once.\n\n"
+		   "inherits your environment and directory. run returns as soon as the job is\n"
+		   "recorded and its supervisor started; a command that cannot be found or\n"
+		   "executed makes it fail at once (for a job that waits, --after, --queue,\n"
+		   "--gpus or --hold, when it starts: the job then ends failed, with the reason).\n\n"
 		   "Examples:\n"
 		   "  trainctl run -n sim -- build/train-sim --epochs 60 --checkpoint-every 10\n"
 		   "  trainctl run -e CUDA_VISIBLE_DEVICES=1 --stop-timeout 2m python train.py\n"

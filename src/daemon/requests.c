@@ -18,6 +18,7 @@
 #include "daemon/sched.h"
 #include "daemon/supervise.h"
 #include "lib/parse.h"
+#include "lib/program.h"
 #include "lib/proto.h"
 #include "lib/version.h"
 #include "lib/xmalloc.h"
@@ -197,12 +198,51 @@ static void spec_add_defaults(struct daemon *d, json_t *spec)
 									: DEFAULT_LOG_MAX));
 }
 
+/* The PATH a job's command is looked up in: the job's own. */
+static const char *spec_path_env(const json_t *spec)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "env"), i, v) {
+		const char *e = json_string_value(v);
+		if (e && strncmp(e, "PATH=", 5) == 0)
+			return e + 5;
+	}
+	return NULL;
+}
+
+/*
+ * A job that starts now: a command that cannot be found or executed fails
+ * the request, as the shell would. (A job that waits is checked when it
+ * starts: what it runs may be built by the jobs before it.)
+ */
+static int check_program(const json_t *spec, struct err *err)
+{
+	const char *argv0 = json_string_value(json_array_get(json_object_get(spec, "argv"), 0));
+	char *program;
+
+	if (!argv0 || slurm_spec_wanted(spec))
+		return 0;
+	program = program_find(argv0, spec_path_env(spec), req_string(spec, "cwd"), err);
+	free(program);
+	return program ? 0 : -1;
+}
+
+/*
+ * trainctl run: the job is recorded, then started (or queued), and the
+ * answer is its id, at once: what follows is the shim's and is recorded as
+ * it reports. With "confirm" (run --attach), the answer waits for the job's
+ * process to exist.
+ */
 static json_t *request_run(struct daemon *d, struct client *c, const json_t *req,
 			   struct err *err)
 {
 	json_t *spec = json_object_get(req, "spec");
 	const char *name = req_string(spec, "name");
+	struct client *waiting = json_is_true(json_object_get(req, "confirm")) ? c : NULL;
 	int state = JOB_STARTING;
+	json_t *reply;
 	int64_t id;
 	int started;
 
@@ -217,6 +257,8 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 	if (!slurm_spec_wanted(spec) && spec_waits(spec) &&
 	    (state = sched_check_spec(d, spec, err)) < 0)
 		return NULL;
+	if (state == JOB_STARTING && check_program(spec, err) < 0)
+		return NULL;
 	if (store_job_insert(d->store, name, spec, (enum job_state)state, &id, err) < 0)
 		return NULL;
 	store_event_add(d->store, id, "created", NULL);
@@ -225,15 +267,20 @@ static json_t *request_run(struct daemon *d, struct client *c, const json_t *req
 	store_commit_point(d->store);
 	crash_point("run-inserted");
 	/* Nothing to wait for: straight to the shim, without a pass over the queue. */
-	started = state == JOB_STARTING ? (supervise_start(d, id, spec, c, err) < 0 ? -1 : 1)
-					: sched_submit(d, id, c, err);
+	started = state == JOB_STARTING ? (supervise_start(d, id, spec, waiting, err) < 0 ? -1 : 1)
+					: sched_submit(d, id, waiting, err);
 	if (started < 0) {
 		store_job_delete(d->store, id, NULL);
 		return NULL;
 	}
-	if (started)
-		crash_point("run-forked");
-	return started ? NULL /* answered when the shim reports */ : queued_reply(d, id);
+	if (!started)
+		return queued_reply(d, id);
+	crash_point("run-forked");
+	if (waiting)
+		return NULL; /* answered when the shim reports */
+	reply = proto_reply_ok();
+	json_object_set_new(reply, "id", json_integer(id));
+	return reply;
 }
 
 /* trainctl start: held jobs join the queue. */

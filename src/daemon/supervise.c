@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@
 #include "shim/shim.h"
 
 /* A job whose shim is (or may be) alive. */
+/* How long a request to a starting job waits for its shim's start report. */
+#define START_REPORT_WAIT_MS 5000
+
 struct active {
 	struct daemon *daemon;
 	int64_t id;
@@ -46,7 +50,7 @@ struct active {
 	int own_child;
 	int pidfd;
 	struct loop_watch *pidfd_watch;
-	int restart; /* an attempt after the first: no client waits for it */
+	int unattended; /* no client waits for the start: a failure ends the job */
 	int report_fd;
 	struct loop_watch *report_watch;
 	struct strbuf report;
@@ -395,7 +399,7 @@ static void supervise_start_failed(struct daemon *d, struct active *a, const cha
 	struct err err = { 0 };
 	char *log;
 
-	if (a->restart) {
+	if (a->unattended) {
 		supervise_end(d, a->id, JOB_FAILED, msg, NULL);
 		return;
 	}
@@ -477,7 +481,7 @@ static void on_shim_exit(void *data, int fd, uint32_t events)
 	state = store_job_state(d->store, a->id);
 	gpu_pids = gpus_job_pids(d, a->id);
 	store_begin(d->store);
-	if (state == JOB_STARTING && (a->run_client || a->restart))
+	if (state == JOB_STARTING && (a->run_client || a->unattended))
 		supervise_start_failed(d, a, "the job's shim exited during start-up (see daemon.log)");
 	else if (!job_state_is_final(state))
 		supervise_settle(d, a->id);
@@ -576,7 +580,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));
-	/* A start nobody waits for (a restart, a queued job): the shim keeps the job if we vanish. */
+	/* A start nobody waits for (most of them): the shim keeps the job if we vanish. */
 	if (!c)
 		json_object_set_new(full, "unattended", json_true());
 	add_gpu_env(d, id, full);
@@ -611,7 +615,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	a = active_new(d, id, pid, pidfd);
 	a->own_child = 1;
 	a->run_client = c;
-	a->restart = c == NULL;
+	a->unattended = c == NULL;
 	a->report_fd = report_pipe[0];
 	fcntl(a->report_fd, F_SETFL, O_NONBLOCK);
 	a->report_watch = loop_add_fd(d->loop, a->report_fd, EPOLLIN, on_shim_report, a);
@@ -708,6 +712,27 @@ void supervise_recover(struct daemon *d)
 	restart_resume_on_boot(d);
 }
 
+/*
+ * A job whose shim has not reported its start yet has no socket to talk to:
+ * hear the report first (it comes within milliseconds of the fork), so that
+ * a stop or a signal right after `run` reaches the job, and one to a job
+ * that failed to start is refused as for any job that is not running.
+ */
+static void await_start_report(struct daemon *d, int64_t id)
+{
+	struct active *a = active_find(d, id);
+	int64_t deadline = time_now_ms() + START_REPORT_WAIT_MS;
+
+	while (a && a->report_fd >= 0) {
+		struct pollfd p = { .fd = a->report_fd, .events = POLLIN };
+		int64_t left = deadline - time_now_ms();
+
+		if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR))
+			return;
+		on_shim_report(a, a->report_fd, 0);
+	}
+}
+
 json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct err *err)
 {
 	char *path = paths_job_sock(&d->paths, id);
@@ -721,6 +746,7 @@ json_t *supervise_shim_request(struct daemon *d, int64_t id, json_t *req, struct
 			json_string_value(json_object_get(req, "op")));
 		goto out;
 	}
+	await_start_report(d, id);
 	fd = sock_connect(path, err);
 	free(path);
 	path = NULL;
@@ -754,6 +780,7 @@ int supervise_stop(struct daemon *d, int64_t id, int sig, int64_t timeout_ms, co
 	if (timeout_ms < 0)
 		timeout_ms = json_integer_value(json_object_get(spec, "stop_timeout_ms"));
 	json_decref(spec);
+	await_start_report(d, id);
 	if (job_state_is_final(store_job_state(d->store, id)) || !supervise_is_active(d, id)) {
 		json_decref(req);
 		return err_set(err, "job %lld is not running", (long long)id);

@@ -572,9 +572,10 @@ static int shim_fail(struct shim *shim, const struct err *err)
 }
 
 /*
- * Report the start. If the daemon is gone, the user who ran the job was not
- * told of it, so end it; a start nobody waits for (unattended: a restart, a
- * queued job) is already recorded, and the next daemon adopts it.
+ * Report the start. A start nobody waits for (unattended: a run answered at
+ * once, a restart, a queued job) is recorded and known to its user, and the
+ * next daemon adopts it if this one is gone; but if the daemon is gone while
+ * a `run --attach` waited for this report, nobody was told of the job: end it.
  */
 static void shim_report_started(struct shim *shim)
 {

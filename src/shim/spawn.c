@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/program.h"
 #include "lib/signals.h"
 #include "lib/strbuf.h"
 #include "lib/xmalloc.h"
@@ -29,31 +30,6 @@ static const char *env_lookup(char *const *envp, const char *key)
 		if (strncmp(*envp, key, len) == 0 && (*envp)[len] == '=')
 			return *envp + len + 1;
 	}
-	return NULL;
-}
-
-char *spawn_find_program(const char *argv0, char *const *envp, struct err *err)
-{
-	const char *path = env_lookup(envp, "PATH");
-	const char *p;
-
-	if (!*argv0) {
-		err_usage(err, "empty command name");
-		return NULL;
-	}
-	if (strchr(argv0, '/'))
-		return xstrdup(argv0);
-	for (p = path ? path : "/usr/local/bin:/usr/bin:/bin"; p; ) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		char *candidate = xasprintf("%.*s%s%s", (int)len, p, len ? "/" : "", argv0);
-
-		if (access(candidate, X_OK) == 0)
-			return candidate;
-		free(candidate);
-		p = colon ? colon + 1 : NULL;
-	}
-	err_set(err, "%s: command not found", argv0);
 	return NULL;
 }
 
@@ -137,7 +113,7 @@ static void spawn_close_child_ends(const struct spawn_request *req, int fds[4])
 int spawn_job(const struct spawn_request *req, struct spawned *out, struct err *err)
 {
 	struct spawn_failure f;
-	char *program = spawn_find_program(req->argv[0], req->envp, err);
+	char *program = program_find(req->argv[0], env_lookup(req->envp, "PATH"), req->cwd, err);
 	int fds[4] = { -1, -1, -1, -1 }, report[2];
 	ssize_t n;
 	pid_t pid;

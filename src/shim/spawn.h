@@ -3,7 +3,7 @@
  * session and process group, and exec from argv. Everything the child needs
  * is built before fork; the child makes only async-signal-safe calls, and an
  * exec failure comes back over a close-on-exec pipe, so a command that cannot
- * run is an error of `trainctl run`, not a job that exits 127.
+ * run is a start that failed, with the reason, not a job that exits 127.
  */
 #ifndef TRAINCTL_SPAWN_H
 #define TRAINCTL_SPAWN_H
@@ -32,11 +32,5 @@ struct spawned {
 
 /* Start the job; on failure err says why, in the user's terms. */
 int spawn_job(const struct spawn_request *req, struct spawned *out, struct err *err);
-
-/*
- * Find the program to run: argv0 itself when it contains a '/', else the
- * first executable match in the PATH of envp. NULL with err when none.
- */
-char *spawn_find_program(const char *argv0, char *const *envp, struct err *err);
 
 #endif

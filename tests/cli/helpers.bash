@@ -33,9 +33,15 @@ sim() {
 }
 
 # start ARGS...: trainctl run ARGS, which must succeed; the id goes to $ID.
+# start ARGS...: run a job, ID its id, once it is past starting (its pid known).
 start() {
 	ID=$(tc run "$@")
 	[[ $ID =~ ^[0-9]+$ ]]
+	wait_for 10 job_past_starting "$ID"
+}
+
+job_past_starting() {
+	[ "$(job_field "$1" state)" != starting ]
 }
 
 job_ended() {

@@ -25,16 +25,18 @@ plain_log() {
 
 # ---- run / ls / show -----------------------------------------------------------
 
-@test "run prints only the id and returns with the job running as its own process" {
+@test "run prints only the id at once; the job runs as its own process" {
 	run --separate-stderr tc run -- $(sim --epochs 1000 --epoch-time 0.1)
 	[ "$status" -eq 0 ]
 	[[ $output =~ ^[0-9]+$ ]]
 	[ "${#lines[@]}" -eq 1 ]
 	[ -z "$stderr" ]
 	id=$output
-	# Right after run returns, without any waiting:
+	# Right after run returns, the job is listed, starting or already running
 	json=$(tc ls --json)
-	[ "$(jq -r --argjson id "$id" '.[] | select(.id == $id) | .state' <<<"$json")" = running ]
+	[[ $(jq -r --argjson id "$id" '.[] | select(.id == $id) | .state' <<<"$json") == @(starting|running) ]]
+	wait_for 5 job_state_is "$id" running
+	json=$(tc ls --json)
 	pid=$(jq -r --argjson id "$id" '.[] | select(.id == $id) | .pid' <<<"$json")
 	[[ $pid =~ ^[0-9]+$ ]]
 	alive "$pid"
@@ -354,6 +356,43 @@ plain_log() {
 	[ -z "$output" ]
 	[[ $stderr == "trainctl: "*"script.sh"*"Permission denied"* ]]
 	[ "$(tc ls -a --json | jq -c .)" = "[]" ]
+}
+
+@test "run looks the program up as the job will: from its directory (-C) and in its PATH (-e)" {
+	mkdir -p sub bin
+	printf '#!/bin/sh\necho from-sub\n' >sub/tool.sh
+	printf '#!/bin/sh\necho from-path\n' >bin/only-in-job-path
+	chmod 755 sub/tool.sh bin/only-in-job-path
+	a=$(tc run -C "$PWD/sub" -- ./tool.sh)
+	b=$(tc run -e "PATH=$PWD/bin:/usr/bin:/bin" -- only-in-job-path)
+	wait_for 10 job_state_is "$a" succeeded
+	wait_for 10 job_state_is "$b" succeeded
+	[ "$(tc log "$a" --plain)" = from-sub ]
+	[ "$(tc log "$b" --plain)" = from-path ]
+	# a directory is not a program
+	run --separate-stderr tc run -- "$PWD/sub"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "trainctl: $PWD/sub: Is a directory" ]
+}
+
+@test "a program exec refuses after run answered (a missing interpreter) ends the job failed, with why" {
+	printf '#!/nonexistent/interpreter\n' >broken.sh
+	chmod 755 broken.sh
+	id=$(tc run -- ./broken.sh)
+	[[ $id =~ ^[0-9]+$ ]]
+	wait_for 10 job_state_is "$id" failed
+	[ "$(job_field "$id" reason)" = "./broken.sh: No such file or directory" ]
+	[ "$(job_field "$id" pid)" = null ]
+}
+
+@test "stop right after run reaches the job, even before its start is recorded" {
+	for i in 1 2 3 4 5; do
+		id=$(tc run -- $(sim --epochs 100000 --epoch-time 0.05))
+		run tc stop "$id"
+		[ "$status" -eq 0 ]
+		wait_for 10 job_state_is "$id" stopped
+	done
+	wait_for 5 eval '[ -z "$(pids_matching "$CK")" ]'
 }
 
 @test "run -C with a missing directory fails naming it" {

@@ -96,11 +96,16 @@ ran_whole() {
 		wait_for 10 job_state_is a succeeded
 		ran_whole a a
 	else
-		# nobody was told of the job: the shim killed it (or the next daemon
-		# found it without a supervisor), and it is not running
+		# nobody was told of the job, but it was recorded and its shim was
+		# forked: the next daemon adopts it and it runs once, whole; or it
+		# finds no supervisor and the job is lost, having not run
 		wait_for 10 job_ended a
-		[[ $(job_field a state) == lost || $(job_field a reason) == *"daemon vanished"* ]]
-		[ "$(runs_of a)" -le 1 ]
+		if [ "$(job_field a state)" = succeeded ]; then
+			ran_whole "$(job_field a id)" a
+		else
+			[[ $(job_field a state) == lost || $(job_field a reason) == *"daemon vanished"* ]]
+			[ "$(runs_of a)" -le 1 ]
+		fi
 	fi
 	wait_for 5 only_daemon_left
 	tally "daemon kill -9 in run, after the shim was forked" 1
