@@ -116,6 +116,8 @@ static void client_close(struct client *c)
 #define CLIENT_OUT_MAX (1024 * 1024)
 /* An output buffer larger than this is freed once it has been sent. */
 #define CLIENT_OUT_KEEP (256 * 1024)
+/* Allocations from this size up are mmapped, and unmapped when freed. */
+#define DAEMON_MMAP_THRESHOLD (64 * 1024)
 
 /* Handle the requests buffered for c, one at a time. */
 static void client_process(struct client *c)
@@ -412,6 +414,13 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms)
 
 	signal(SIGPIPE, SIG_IGN);
 	umask(077); /* the database and logs are private; jobs get their caller's umask back */
+	/*
+	 * Large short-lived buffers (a sampling pass's table of every process on
+	 * the machine, a big reply) come from mmap and go back when freed: with
+	 * glibc's adaptive threshold they would be carved from the heap after the
+	 * first one, and stay resident in an idle daemon.
+	 */
+	mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
 	if (daemon_setup(&d, &err) < 0) {
 		daemon_report_ready(ready_fd, &err);
 		daemon_log_failure(&err);
