@@ -30,6 +30,12 @@ make_other_user() {
 	command -v useradd >/dev/null || skip "useradd is not installed"
 	OTHER="tcsec$$$BATS_TEST_NUMBER"
 	useradd --system --no-create-home --shell /usr/sbin/nologin "$OTHER"
+	# the checkout may sit where the other user cannot reach: a copy of the
+	# CLI it can run
+	OTHER_TRAINCTL="$BASE/bin/trainctl"
+	mkdir -p "$BASE/bin"
+	cp "$TRAINCTL" "$OTHER_TRAINCTL"
+	chmod -R 755 "$BASE/bin"
 }
 
 # as_other COMMAND...: run COMMAND as the other user.
@@ -59,10 +65,10 @@ except (BrokenPipeError, ConnectionResetError):
 	[ "$(stat -c %a "$TRAINCTL_HOME/logs/$ID.log")" = 600 ]
 	[ "$(stat -c %a "$TRAINCTL_HOME/run")" = 700 ]
 	[ "$(stat -c %a "$TRAINCTL_HOME/run/daemon.sock")" = 600 ]
-	run as_other env TRAINCTL_HOME="$TRAINCTL_HOME" "$TRAINCTL" ls
+	run as_other env TRAINCTL_HOME="$TRAINCTL_HOME" "$OTHER_TRAINCTL" ls
 	[ "$status" -eq 1 ]
 	[[ $output == *"not to you"* ]]
-	run as_other env TRAINCTL_HOME="$TRAINCTL_HOME" "$TRAINCTL" attach -r "$ID"
+	run as_other env TRAINCTL_HOME="$TRAINCTL_HOME" "$OTHER_TRAINCTL" attach -r "$ID"
 	[ "$status" -ne 0 ]
 	run as_other cat "$TRAINCTL_HOME/logs/$ID.log"
 	[ "$status" -ne 0 ]
