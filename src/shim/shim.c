@@ -96,16 +96,17 @@ void shim_stop(struct shim *shim, int sig, int64_t timeout_ms)
 	shim_start_grace(shim, 1);
 }
 
+/*
+ * Whether anything of the job's tree is left. The shim is the subreaper:
+ * every live descendant has a chain of live parents up to one of its
+ * children, so having no child (waitid says ECHILD) means having no
+ * descendant, without a pass over /proc.
+ */
 static int shim_has_descendants(void)
 {
-	struct proc_list list = { 0 };
-	size_t n;
+	siginfo_t info = { 0 };
 
-	if (proc_descendants(getpid(), &list) < 0)
-		return 0;
-	n = list.len;
-	proc_list_release(&list);
-	return n > 0;
+	return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
 static void shim_write_exit(struct shim *shim)
