@@ -24,6 +24,7 @@
 #include "lib/progress.h"
 
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -517,6 +518,49 @@ static void line_append(struct progress_parser *p, const char *data, size_t len)
 	p->line_read = 0;
 }
 
+typedef unsigned char bytes16 __attribute__((vector_size(16)));
+
+/* Whether lane k of a vector comparison's result is set. */
+static int lane_set(bytes16 v, int k)
+{
+	return v[k] != 0;
+}
+
+/*
+ * Where "poch" in any case (epoch, Epoch, EPOCH) first is in s, len when
+ * nowhere: sixteen positions per step with portable vector operations (the
+ * output of every job goes through here; memmem would look at each 'p').
+ */
+static size_t find_poch(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 19 <= len; i += 16) {
+		bytes16 a, b, c, d, hit;
+		uint64_t half[2];
+
+		memcpy(&a, s + i, 16);
+		memcpy(&b, s + i + 1, 16);
+		memcpy(&c, s + i + 2, 16);
+		memcpy(&d, s + i + 3, 16);
+		hit = (bytes16)((a | 0x20) == 'p') & (bytes16)((b | 0x20) == 'o') &
+		      (bytes16)((c | 0x20) == 'c') & (bytes16)((d | 0x20) == 'h');
+		memcpy(half, &hit, sizeof(half));
+		if (!(half[0] | half[1]))
+			continue;
+		for (int k = 0; k < 16; k++) {
+			if (lane_set(hit, k))
+				return i + (size_t)k;
+		}
+	}
+	for (; i + 4 <= len; i++) {
+		if ((s[i] | 0x20) == 'p' && (s[i + 1] | 0x20) == 'o' && (s[i + 2] | 0x20) == 'c' &&
+		    (s[i + 3] | 0x20) == 'h')
+			return i;
+	}
+	return len;
+}
+
 /*
  * Could the raw line match a built-in format? They all need a '[' (a bar, or
  * a colour escape around one) or "epoch": a job printing fast has most of
@@ -524,9 +568,7 @@ static void line_append(struct progress_parser *p, const char *data, size_t len)
  */
 static int raw_may_match(const struct progress_parser *p, const char *s, size_t len)
 {
-	/* "poch" and "POCH" catch epoch, Epoch and EPOCH with vectorized searches. */
-	return p->user_groups || memchr(s, '[', len) || memmem(s, len, "poch", 4) ||
-	       memmem(s, len, "POCH", 4);
+	return p->user_groups || memchr(s, '[', len) || find_poch(s, len) < len;
 }
 
 /* A terminator came: read the line unless it was read as a tail, then start anew. */
@@ -565,13 +607,45 @@ static size_t line_length(const char *s, size_t len)
 	return cr ? (size_t)(cr - s) : n;
 }
 
+/* Where the first built-in format's mark ('[', "poch" in any case) is; len when none. */
+static size_t first_mark(const char *s, size_t len)
+{
+	const char *bracket = memchr(s, '[', len);
+
+	/* Only before the bracket: a mark anywhere in its line will do. */
+	return find_poch(s, bracket ? (size_t)(bracket - s) : len);
+}
+
+/* Just past the last '\n' or '\r' of s[0, end); 0 when there is none. */
+static size_t past_last_terminator(const char *s, size_t end)
+{
+	const char *nl = memrchr(s, '\n', end), *cr = memrchr(s, '\r', end);
+	size_t a = nl ? (size_t)(nl - s) + 1 : 0, b = cr ? (size_t)(cr - s) + 1 : 0;
+
+	return a > b ? a : b;
+}
+
 int progress_parser_feed(struct progress_parser *p, const char *data, size_t len, int64_t now_ms)
 {
-	size_t i = 0;
+	size_t i = 0, mark = 0;
 	int changed = 0;
 
 	while (i < len) {
-		size_t n = line_length(data + i, len - i);
+		size_t n;
+
+		/*
+		 * At the start of a line, whole lines before the next mark cannot
+		 * match a built-in format: pass over them in one step (a job
+		 * printing fast prints mostly such lines).
+		 */
+		if (p->line.len == 0 && !p->user_groups && i >= mark) {
+			mark = i + first_mark(data + i, len - i);
+			i += past_last_terminator(data + i, mark - i);
+			p->line_read = 0;
+			if (i == len)
+				break;
+		}
+		n = line_length(data + i, len - i);
 
 		line_append(p, data + i, n);
 		i += n;

@@ -285,6 +285,59 @@ static void test_tqdm_stream_every_cut(void **state)
 	}
 }
 
+/*
+ * Lines that cannot match are passed over in bulk: an epoch line among many
+ * data lines, cut at every byte between two reads, is still read, and so is
+ * the last one when the mark is split between reads ("Ep" | "och").
+ */
+static void test_epoch_among_noise_every_cut(void **state)
+{
+	static const char noise[] = "000000000000017 abcdefghijklmnopqrstuvwxyz\r\n";
+	char stream[2048] = "";
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		strcat(stream, noise);
+	strcat(stream, "Epoch 3/10 loss 0.5\n");
+	for (int i = 0; i < 10; i++)
+		strcat(stream, noise);
+	strcat(stream, "Epoch 4/10 loss 0.4\n");
+	strcat(stream, noise);
+	len = strlen(stream);
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct progress_parser *p = parser_new(NULL, 0);
+
+		progress_parser_feed(p, stream, cut, T0);
+		progress_parser_feed(p, stream + cut, len - cut, T0 + 1);
+		assert_int_equal(progress_parser_get(p)->valid, 1);
+		assert_near(progress_parser_get(p)->current, 4);
+		assert_near(progress_parser_get(p)->total, 10);
+		progress_parser_free(p);
+	}
+}
+
+/* "epoch" is found at every offset, in every case, wherever the vector steps fall. */
+static void test_epoch_at_every_offset(void **state)
+{
+	static const char *const words[] = { "epoch", "Epoch", "EPOCH", "ePoCh" };
+	char line[128];
+
+	(void)state;
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		for (int pad = 0; pad < 40; pad++) {
+			struct progress_parser *p = parser_new(NULL, 0);
+
+			snprintf(line, sizeof(line), "%.*s %s 2/5\n", pad,
+				 "ppoocchh pocx pohc Pocc poCx ppppoooocccchhhh", words[w]);
+			feed(p, line, T0);
+			assert_int_equal(progress_parser_get(p)->valid, 1);
+			assert_near(progress_parser_get(p)->current, 2);
+			progress_parser_free(p);
+		}
+	}
+}
+
 static void test_tqdm_ansi(void **state)
 {
 	struct progress_parser *p = parser_new(NULL, 0);
@@ -683,6 +736,8 @@ int main(void)
 		cmocka_unit_test(test_tqdm_stream_one_feed),
 		cmocka_unit_test(test_tqdm_stream_split),
 		cmocka_unit_test(test_tqdm_stream_every_cut),
+		cmocka_unit_test(test_epoch_among_noise_every_cut),
+		cmocka_unit_test(test_epoch_at_every_offset),
 		cmocka_unit_test(test_tqdm_ansi),
 		cmocka_unit_test(test_lightning),
 		cmocka_unit_test(test_lightning_then_validation_bar),
