@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,20 +515,41 @@ static struct active *active_new(struct daemon *d, int64_t id, pid_t shim_pid, i
 	return a;
 }
 
-/* In the forked child: become the shim. Only async-signal-safe calls. */
-static void exec_shim(struct daemon *d, char *const argv[], int spec_fd, int report_fd)
+/*
+ * Start the shim: spec on its stdin, the report pipe as SHIM_REPORT_FD,
+ * /dev/null as stdout, its own session, default signal dispositions and an
+ * empty mask, nothing else open. posix_spawn does it without copying the
+ * daemon's page tables (a fork would, and then copy every page the daemon
+ * writes before the exec).
+ */
+static pid_t spawn_shim(struct daemon *d, char *const argv[], int spec_fd, int report_fd)
 {
-	int null = open("/dev/null", O_RDWR);
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	pid_t pid = -1;
+	int rc;
 
-	setsid();
-	if (dup2(spec_fd, 0) < 0 || dup2(report_fd, SHIM_REPORT_FD) < 0 || dup2(null, 1) < 0)
-		_exit(127);
-	/* dup2 onto itself keeps close-on-exec: clear it, the shim needs this fd. */
-	fcntl(SHIM_REPORT_FD, F_SETFD, 0);
-	signals_reset_for_exec();
-	close_range(SHIM_REPORT_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-	execv(d->self_exe, argv);
-	_exit(127);
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_adddup2(&fa, spec_fd, 0);
+	posix_spawn_file_actions_adddup2(&fa, report_fd, SHIM_REPORT_FD);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_REPORT_FD + 1);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF |
+					POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	rc = posix_spawn(&pid, d->self_exe, &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return pid;
 }
 
 /* Replace (or add) KEY=value in an environment array. */
@@ -596,9 +618,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	 * does not know, nor make the next daemon start an attempt again.
 	 */
 	store_commit_point(d->store);
-	pid = fork();
-	if (pid == 0)
-		exec_shim(d, argv, spec_pipe[0], report_pipe[1]);
+	pid = spawn_shim(d, argv, spec_pipe[0], report_pipe[1]);
 	close(spec_pipe[0]);
 	close(report_pipe[1]);
 	if (pid < 0 || (pidfd = pidfd_open_pid(pid)) < 0) {
