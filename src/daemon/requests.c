@@ -286,11 +286,8 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	const char *state_name = req_string(req, "state");
 	int all = json_is_true(json_object_get(req, "all"));
 	int state = -1;
-	json_t *reply, *counts, *jobs, *job;
+	json_t *reply, *jobs, *job;
 	size_t i;
-	json_int_t finished = 0;
-	const char *key;
-	json_t *value;
 
 	(void)c;
 	if (state_name && (state = job_state_parse(state_name)) < 0) {
@@ -301,18 +298,11 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	reply = proto_reply_ok();
 	jobs = store_job_list(d->store, all, state);
 	json_array_foreach(jobs, i, job) {
-		json_object_del(job, "spec"); /* listings never need it: a smaller reply to write and read */
 		supervise_add_progress(d, job);
 		sampling_add_current(d, job);
 	}
 	json_object_set_new(reply, "jobs", jobs);
-	counts = store_job_counts(d->store);
-	json_object_foreach(counts, key, value) {
-		if (job_state_is_final((enum job_state)job_state_parse(key)))
-			finished += json_integer_value(value);
-	}
-	json_decref(counts);
-	json_object_set_new(reply, "finished", json_integer(finished));
+	json_object_set_new(reply, "finished", json_integer(store_job_count_finished(d->store)));
 	return reply;
 }
 
