@@ -155,7 +155,7 @@ static json_t *client_request(const struct paths *paths, int autostart, json_t *
 
 	/* A daemon that turned us away (out of descriptors) left its reason to read. */
 	if (fd >= 0 && (proto_send(fd, req, err) == 0 || errno == EPIPE || errno == ECONNRESET))
-		reply = proto_recv(fd, &buf, err);
+		reply = proto_recv_reply(fd, &buf, err);
 	if (reply && proto_reply_check(reply, err) < 0) {
 		json_decref(reply);
 		reply = NULL;

@@ -254,3 +254,96 @@ void format_progress(const json_t *progress, int bar_width, struct strbuf *out)
 		strbuf_addf(out, " ETA %s", when);
 	}
 }
+
+/* "0,2" (the job's GPUs), with its GPU memory and utilization when sampled: "0,2 3.1G 87%". */
+void format_job_gpus(const json_t *job, struct strbuf *out)
+{
+	json_t *gpus = json_object_get(job, "gpus"), *mem = json_object_get(job, "gpu_mem_bytes");
+	json_t *util = json_object_get(job, "gpu_util"), *g;
+	char size[32];
+	size_t i;
+
+	json_array_foreach(gpus, i, g)
+		strbuf_addf(out, "%s%lld", i ? "," : "", (long long)json_integer_value(g));
+	if (json_is_integer(mem)) {
+		format_size(json_integer_value(mem), size, sizeof(size));
+		strbuf_addf(out, "%s%s", out->len ? " " : "", size);
+	}
+	if (json_is_number(util))
+		strbuf_addf(out, " %.0f%%", json_number_value(util));
+	if (!out->len)
+		strbuf_addstr(out, "-");
+}
+
+static int any_gpus(const json_t *jobs)
+{
+	size_t i;
+	json_t *job;
+
+	json_array_foreach(jobs, i, job) {
+		if (json_array_size(json_object_get(job, "gpus")) ||
+		    json_is_integer(json_object_get(job, "gpu_mem_bytes")))
+			return 1;
+	}
+	return 0;
+}
+
+static void add_ls_row(struct table *t, const json_t *job, int with_gpus)
+{
+	struct strbuf gpus = STRBUF_INIT;
+	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT, progress = STRBUF_INIT;
+	json_t *pid = json_object_get(job, "pid");
+	char id[24], pidbuf[16] = "-", elapsed[32], cpu[16] = "-", mem[16] = "-";
+	json_t *cpu_value = json_object_get(job, "cpu_percent");
+	json_t *rss = json_object_get(job, "rss_bytes");
+	const char *cells[10];
+	int k = 7;
+
+	format_job_state(job, &state);
+	format_progress(json_object_get(job, "progress"), 10, &progress);
+	format_command(json_object_get(job, "command"), &cmd);
+	format_job_elapsed(job, elapsed, sizeof(elapsed));
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(job, "id")));
+	if (json_is_integer(pid))
+		snprintf(pidbuf, sizeof(pidbuf), "%lld", (long long)json_integer_value(pid));
+	cells[0] = id;
+	cells[1] = json_string_value(json_object_get(job, "name"));
+	cells[2] = state.buf;
+	cells[3] = pidbuf;
+	if (json_is_number(cpu_value))
+		snprintf(cpu, sizeof(cpu), "%.0f%%", json_number_value(cpu_value));
+	if (json_is_integer(rss))
+		format_size(json_integer_value(rss), mem, sizeof(mem));
+	cells[4] = elapsed;
+	cells[5] = cpu;
+	cells[6] = mem;
+	if (with_gpus) {
+		format_job_gpus(job, &gpus);
+		cells[k++] = gpus.buf;
+	}
+	cells[k++] = progress.buf;
+	cells[k] = cmd.buf;
+	table_add_row(t, cells);
+	strbuf_release(&gpus);
+	strbuf_release(&state);
+	strbuf_release(&cmd);
+	strbuf_release(&progress);
+}
+
+void format_job_table(const json_t *jobs, FILE *out, int width)
+{
+	static const char *const header[] = { "ID",  "NAME", "STATE",    "PID",    "ELAPSED",
+					      "CPU", "MEM",  "PROGRESS", "COMMAND" };
+	static const char *const gpu_header[] = { "ID",  "NAME", "STATE", "PID",      "ELAPSED",
+						  "CPU", "MEM",  "GPU",   "PROGRESS", "COMMAND" };
+	int with_gpus = any_gpus(jobs);
+	struct table t;
+	size_t i;
+	json_t *job;
+
+	table_init(&t, with_gpus ? 10 : 9, with_gpus ? gpu_header : header);
+	json_array_foreach(jobs, i, job)
+		add_ls_row(&t, job, with_gpus);
+	table_print(&t, out, width);
+	table_release(&t);
+}

@@ -28,6 +28,13 @@ void format_command(const json_t *argv, struct strbuf *out);
  * a bar of bar_width cells (0: no bar). "-" when there is none.
  */
 void format_progress(const json_t *progress, int bar_width, struct strbuf *out);
+/* A job's GPUs, with their memory and utilization when sampled: "0,2 3.1G 87%", or "-". */
+void format_job_gpus(const json_t *job, struct strbuf *out);
+/*
+ * ls's table: id, name, state, pid, elapsed, CPU, memory, GPUs (only when a
+ * job has some), progress and command, the last column cut to width (0: not cut).
+ */
+void format_job_table(const json_t *jobs, FILE *out, int width);
 /* A local time for a stored RFC 3339 field, or "-". */
 void format_job_time(const json_t *job, const char *key, char *buf, size_t size);
 

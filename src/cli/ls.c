@@ -26,98 +26,10 @@ static const struct opt_spec show_opts[] = {
 	{ 0 },
 };
 
-/* "0,2" (the job's GPUs), with its GPU memory and utilization when sampled: "0,2 3.1G 87%". */
-static void format_job_gpus(const json_t *job, struct strbuf *out)
+/* The footer of a listing of the active jobs: how many finished jobs it leaves out. */
+static void print_finished_footer(json_int_t finished)
 {
-	json_t *gpus = json_object_get(job, "gpus"), *mem = json_object_get(job, "gpu_mem_bytes");
-	json_t *util = json_object_get(job, "gpu_util"), *g;
-	char size[32];
-	size_t i;
-
-	json_array_foreach(gpus, i, g)
-		strbuf_addf(out, "%s%lld", i ? "," : "", (long long)json_integer_value(g));
-	if (json_is_integer(mem)) {
-		format_size(json_integer_value(mem), size, sizeof(size));
-		strbuf_addf(out, "%s%s", out->len ? " " : "", size);
-	}
-	if (json_is_number(util))
-		strbuf_addf(out, " %.0f%%", json_number_value(util));
-	if (!out->len)
-		strbuf_addstr(out, "-");
-}
-
-static int any_gpus(const json_t *jobs)
-{
-	size_t i;
-	json_t *job;
-
-	json_array_foreach(jobs, i, job) {
-		if (json_array_size(json_object_get(job, "gpus")) ||
-		    json_is_integer(json_object_get(job, "gpu_mem_bytes")))
-			return 1;
-	}
-	return 0;
-}
-
-static void add_ls_row(struct table *t, const json_t *job, int with_gpus)
-{
-	struct strbuf gpus = STRBUF_INIT;
-	struct strbuf state = STRBUF_INIT, cmd = STRBUF_INIT, progress = STRBUF_INIT;
-	json_t *pid = json_object_get(job, "pid");
-	char id[24], pidbuf[16] = "-", elapsed[32], cpu[16] = "-", mem[16] = "-";
-	json_t *cpu_value = json_object_get(job, "cpu_percent");
-	json_t *rss = json_object_get(job, "rss_bytes");
-	const char *cells[10];
-	int k = 7;
-
-	format_job_state(job, &state);
-	format_progress(json_object_get(job, "progress"), 10, &progress);
-	format_command(json_object_get(job, "command"), &cmd);
-	format_job_elapsed(job, elapsed, sizeof(elapsed));
-	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(job, "id")));
-	if (json_is_integer(pid))
-		snprintf(pidbuf, sizeof(pidbuf), "%lld", (long long)json_integer_value(pid));
-	cells[0] = id;
-	cells[1] = json_string_value(json_object_get(job, "name"));
-	cells[2] = state.buf;
-	cells[3] = pidbuf;
-	if (json_is_number(cpu_value))
-		snprintf(cpu, sizeof(cpu), "%.0f%%", json_number_value(cpu_value));
-	if (json_is_integer(rss))
-		format_size(json_integer_value(rss), mem, sizeof(mem));
-	cells[4] = elapsed;
-	cells[5] = cpu;
-	cells[6] = mem;
-	if (with_gpus) {
-		format_job_gpus(job, &gpus);
-		cells[k++] = gpus.buf;
-	}
-	cells[k++] = progress.buf;
-	cells[k] = cmd.buf;
-	table_add_row(t, cells);
-	strbuf_release(&gpus);
-	strbuf_release(&state);
-	strbuf_release(&cmd);
-	strbuf_release(&progress);
-}
-
-static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
-{
-	static const char *const header[] = { "ID",  "NAME", "STATE",    "PID",    "ELAPSED",
-					      "CPU", "MEM",  "PROGRESS", "COMMAND" };
-	static const char *const gpu_header[] = { "ID",  "NAME", "STATE", "PID",      "ELAPSED",
-						  "CPU", "MEM",  "GPU",   "PROGRESS", "COMMAND" };
-	int with_gpus = any_gpus(jobs);
-	struct table t;
-	size_t i;
-	json_t *job;
-
-	table_init(&t, with_gpus ? 10 : 9, with_gpus ? gpu_header : header);
-	json_array_foreach(jobs, i, job)
-		add_ls_row(&t, job, with_gpus);
-	table_print(&t, stdout, terminal_width());
-	table_release(&t);
-	if (!all && finished > 0)
+	if (finished > 0)
 		printf("(%lld finished job%s not shown: trainctl ls -a)\n", (long long)finished,
 		       finished == 1 ? "" : "s");
 }
@@ -125,25 +37,27 @@ static void print_ls_table(const json_t *jobs, json_int_t finished, int all)
 static int ls_main(struct cmd_ctx *ctx)
 {
 	json_t *req = proto_request("ls");
-	json_t *reply, *jobs;
-	size_t i;
-	json_t *job;
+	int all = opt_count(ctx, 'a') || opt_value(ctx, OPT_STATE);
+	json_t *reply, *text;
 
 	json_object_set_new(req, "all", json_boolean(opt_count(ctx, 'a')));
 	if (opt_value(ctx, OPT_STATE))
 		json_object_set_new(req, "state", json_string(opt_value(ctx, OPT_STATE)));
+	/* The daemon draws the table: thousands of rows are not turned into JSON and back. */
+	if (!opt_count(ctx, OPT_JSON))
+		json_object_set_new(req, "table_width", json_integer(terminal_width()));
 	reply = client_call(&ctx->paths, req, &ctx->err);
 	if (!reply)
 		return -1;
-	jobs = json_object_get(reply, "jobs");
-	if (opt_count(ctx, OPT_JSON)) {
-		json_array_foreach(jobs, i, job)
-			json_object_del(job, "spec");
-		print_json(jobs);
-	} else {
-		print_ls_table(jobs, json_integer_value(json_object_get(reply, "finished")),
-			       opt_count(ctx, 'a') || opt_value(ctx, OPT_STATE));
-	}
+	text = json_object_get(reply, "text");
+	if (opt_count(ctx, OPT_JSON))
+		print_json(json_object_get(reply, "jobs"));
+	else if (json_is_string(text))
+		fwrite(json_string_value(text), 1, json_string_length(text), stdout);
+	else /* a daemon from before the table was drawn there */
+		format_job_table(json_object_get(reply, "jobs"), stdout, terminal_width());
+	if (!opt_count(ctx, OPT_JSON) && !all)
+		print_finished_footer(json_integer_value(json_object_get(reply, "finished")));
 	json_decref(reply);
 	return 0;
 }

@@ -155,10 +155,7 @@ static int client_flush(struct client *c)
 
 void client_reply(struct client *c, json_t *reply)
 {
-	char *line = proto_encode(reply);
-
-	strbuf_addstr(&c->out, line);
-	free(line);
+	proto_encode_reply(reply, &c->out);
 	json_decref(reply);
 	c->pending = 0;
 	client_flush(c); /* a write error shows up as EPOLLERR/EOF on the next read */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backend/slurm.h"
+#include "cli/format.h"
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
 #include "daemon/sampling.h"
@@ -328,16 +329,36 @@ static json_t *request_queue(struct daemon *d, struct client *c, const json_t *r
 	return reply;
 }
 
+/* ls's table of jobs as text, the last column cut to width (0: not cut). */
+static json_t *job_table_text(const json_t *jobs, int width)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	json_t *value;
+
+	if (!out)
+		fatal("out of memory");
+	format_job_table(jobs, out, width);
+	fclose(out);
+	value = json_stringn_nocheck(text, len);
+	free(text);
+	return value;
+}
+
+/*
+ * The jobs as objects, or with "table_width" as ls's table drawn here: the
+ * table is a fraction of the objects' size, and goes raw to the client
+ * (proto_encode_reply), which then prints it without parsing any JSON.
+ */
 static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req, struct err *err)
 {
 	const char *state_name = req_string(req, "state");
 	int all = json_is_true(json_object_get(req, "all"));
+	json_t *width = json_object_get(req, "table_width");
 	int state = -1;
-	json_t *reply, *counts, *jobs, *job;
+	json_t *reply, *jobs, *job;
 	size_t i;
-	json_int_t finished = 0;
-	const char *key;
-	json_t *value;
 
 	(void)c;
 	if (state_name && (state = job_state_parse(state_name)) < 0) {
@@ -348,18 +369,16 @@ static json_t *request_ls(struct daemon *d, struct client *c, const json_t *req,
 	reply = proto_reply_ok();
 	jobs = store_job_list(d->store, all, state);
 	json_array_foreach(jobs, i, job) {
-		json_object_del(job, "spec"); /* listings never need it: a smaller reply to write and read */
 		supervise_add_progress(d, job);
 		sampling_add_current(d, job);
 	}
-	json_object_set_new(reply, "jobs", jobs);
-	counts = store_job_counts(d->store);
-	json_object_foreach(counts, key, value) {
-		if (job_state_is_final((enum job_state)job_state_parse(key)))
-			finished += json_integer_value(value);
+	if (json_is_integer(width)) {
+		json_object_set_new(reply, "text", job_table_text(jobs, (int)json_integer_value(width)));
+		json_decref(jobs);
+	} else {
+		json_object_set_new(reply, "jobs", jobs);
 	}
-	json_decref(counts);
-	json_object_set_new(reply, "finished", json_integer(finished));
+	json_object_set_new(reply, "finished", json_integer(store_job_count_finished(d->store)));
 	return reply;
 }
 

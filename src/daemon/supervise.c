@@ -319,9 +319,13 @@ void supervise_add_progress(struct daemon *d, json_t *job)
 
 	if (!state || job_state_is_final((enum job_state)job_state_parse(state)))
 		return;
-	path = paths_job_status(&d->paths, id);
-	status = json_file_read(path, NULL);
-	free(path);
+	/* The watchdog's copy, read again only when the file changed (a stat, not a read). */
+	status = json_incref((json_t *)watchdog_job_status(d, id));
+	if (!status) {
+		path = paths_job_status(&d->paths, id);
+		status = json_file_read(path, NULL);
+		free(path);
+	}
 	progress = json_object_get(status, "progress");
 	if (json_is_object(progress))
 		json_object_set(job, "progress", progress);

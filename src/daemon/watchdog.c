@@ -78,27 +78,13 @@ static void watched_free(struct watched *w)
 	free(w);
 }
 
-/*
- * The job's status (output, progress, whether the log is written), from the
- * file its shim rewrites when any of it changes: a stat a second per job,
- * and a read only after a change.
- */
-static const json_t *watched_status(struct daemon *d, struct watched *w)
+/* Read the job's status file again if it changed since it was last read (one stat). */
+static void watched_refresh(struct daemon *d, struct watched *w)
 {
-	int64_t now = time_now_ms();
+	char *path = paths_job_status(&d->paths, w->id);
 	struct stat st;
-	char *path;
 
-	/*
-	 * Hang detection needs the latest output time every tick; for the rest
-	 * (a log that cannot be written) every few seconds is soon enough, and a
-	 * chatty job rewrites the file every second.
-	 */
-	if (w->status && w->hang_timeout_ms <= 0 && now - w->status_checked_ms < STATUS_EVERY_MS)
-		return w->status;
-	w->status_checked_ms = now;
-	path = paths_job_status(&d->paths, w->id);
-
+	w->status_checked_ms = time_now_ms();
 	if (stat(path, &st) == 0 && (!w->status || st.st_mtim.tv_sec != w->status_mtime.tv_sec ||
 				    st.st_mtim.tv_nsec != w->status_mtime.tv_nsec)) {
 		json_decref(w->status);
@@ -106,6 +92,33 @@ static const json_t *watched_status(struct daemon *d, struct watched *w)
 		w->status_mtime = st.st_mtim;
 	}
 	free(path);
+}
+
+/*
+ * The job's status (output, progress, whether the log is written), from the
+ * file its shim rewrites when any of it changes: a stat a second per job,
+ * and a read only after a change.
+ */
+static const json_t *watched_status(struct daemon *d, struct watched *w)
+{
+	/*
+	 * Hang detection needs the latest output time every tick; for the rest
+	 * (a log that cannot be written) every few seconds is soon enough, and a
+	 * chatty job rewrites the file every second.
+	 */
+	if (!w->status || w->hang_timeout_ms > 0 ||
+	    time_now_ms() - w->status_checked_ms >= STATUS_EVERY_MS)
+		watched_refresh(d, w);
+	return w->status;
+}
+
+const json_t *watchdog_job_status(struct daemon *d, int64_t id)
+{
+	struct watched *w = watched_find(d, id);
+
+	if (!w)
+		return NULL;
+	watched_refresh(d, w);
 	return w->status;
 }
 

@@ -16,5 +16,10 @@ void watchdog_start(struct daemon *d);
 /* A job's attempt has ended or the job is gone: forget what was watched for it. */
 void watchdog_forget(struct daemon *d, int64_t id);
 void watchdog_release(struct daemon *d);
+/*
+ * The latest status of a watched job (its shim's status file, read again
+ * only when it changed: one stat), or NULL when the job is not watched yet.
+ */
+const json_t *watchdog_job_status(struct daemon *d, int64_t id);
 
 #endif

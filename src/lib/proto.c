@@ -41,6 +41,23 @@ char *proto_encode(const json_t *msg)
 	return line;
 }
 
+void proto_encode_reply(json_t *reply, struct strbuf *out)
+{
+	json_t *text = json_incref(json_object_get(reply, "text"));
+	char *line;
+
+	if (json_is_string(text)) {
+		json_object_del(reply, "text");
+		json_object_set_new(reply, "text_bytes", json_integer((json_int_t)json_string_length(text)));
+	}
+	line = proto_encode(reply);
+	strbuf_addstr(out, line);
+	free(line);
+	if (json_is_string(text))
+		strbuf_add(out, json_string_value(text), json_string_length(text));
+	json_decref(text);
+}
+
 json_t *proto_decode(const char *line, size_t len, struct err *err)
 {
 	json_error_t jerr;
@@ -91,31 +108,65 @@ int proto_take_line(struct strbuf *buf, json_t **msg, struct err *err)
 	return 1;
 }
 
+/* Read more of the daemon's output into buf: 0, or -1 with err filled. */
+static int recv_more(int fd, struct strbuf *buf, struct err *err)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	do
+		n = read(fd, chunk, sizeof(chunk));
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		if (n < 0)
+			err_errno(err, "cannot read from the daemon");
+		else
+			err_set(err, "connection closed by the daemon");
+		if (err)
+			err->disconnected = 1;
+		return -1;
+	}
+	if (buf->len + (size_t)n > PROTO_MAX_LINE)
+		return err_set(err, "message too long");
+	strbuf_add(buf, chunk, (size_t)n);
+	return 0;
+}
+
 json_t *proto_recv(int fd, struct strbuf *buf, struct err *err)
 {
 	json_t *msg = NULL;
-	char chunk[65536];
 
 	while (!proto_take_line(buf, &msg, err)) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				err_errno(err, "cannot read from the daemon");
-			else
-				err_set(err, "connection closed by the daemon");
-			if (err)
-				err->disconnected = 1;
+		if (recv_more(fd, buf, err) < 0)
 			return NULL;
-		}
-		if (buf->len + (size_t)n > PROTO_MAX_LINE) {
-			err_set(err, "message too long");
-			return NULL;
-		}
-		strbuf_add(buf, chunk, (size_t)n);
 	}
 	return msg;
+}
+
+json_t *proto_recv_reply(int fd, struct strbuf *buf, struct err *err)
+{
+	json_t *reply = proto_recv(fd, buf, err);
+	json_t *bytes = json_object_get(reply, "text_bytes");
+	json_int_t want = json_integer_value(bytes);
+
+	if (!bytes)
+		return reply;
+	if (!json_is_integer(bytes) || want < 0 || want > PROTO_MAX_LINE) {
+		err_set(err, "malformed reply: bad \"text_bytes\"");
+		json_decref(reply);
+		return NULL;
+	}
+	while (buf->len < (size_t)want) {
+		if (recv_more(fd, buf, err) < 0) {
+			json_decref(reply);
+			return NULL;
+		}
+	}
+	/* Not checked as UTF-8: a table's last column may be cut inside a character. */
+	json_object_set_new(reply, "text", json_stringn_nocheck(buf->buf, (size_t)want));
+	json_object_del(reply, "text_bytes");
+	strbuf_consume(buf, (size_t)want);
+	return reply;
 }
 
 int proto_reply_check(const json_t *reply, struct err *err)

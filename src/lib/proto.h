@@ -28,6 +28,13 @@ json_t *proto_reply_error(const struct err *err);
 
 /* Serialize msg as one line (steals nothing). Returns a new string ending in "\n". */
 char *proto_encode(const json_t *msg);
+/*
+ * A reply as it goes on the wire, appended to out: its line, then, when it
+ * has a "text" string, that text raw, announced in the line by "text_bytes"
+ * (a long text, such as ls's table, is neither escaped nor parsed as JSON).
+ * The reply loses its "text".
+ */
+void proto_encode_reply(json_t *reply, struct strbuf *out);
 /* Parse one line (without the "\n"); checks it is an object of our version. */
 json_t *proto_decode(const char *line, size_t len, struct err *err);
 
@@ -38,6 +45,8 @@ int proto_send(int fd, const json_t *msg, struct err *err);
  * next call. Returns NULL with err filled (EOF gives "connection closed").
  */
 json_t *proto_recv(int fd, struct strbuf *buf, struct err *err);
+/* proto_recv() of a reply, with the raw text that follows it back in its "text". */
+json_t *proto_recv_reply(int fd, struct strbuf *buf, struct err *err);
 /*
  * Take one complete line out of buf if there is one: returns 1 and sets *msg
  * (NULL with err filled when the line is bad), or 0 when no line is complete.

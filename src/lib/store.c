@@ -31,6 +31,20 @@ struct store {
 	size_t ncache;
 };
 
+/*
+ * The columns derived from a job's spec (s: the SQL of the spec's text), in
+ * SQL so that the migration that added them and every write of a spec derive
+ * them alike. The command is the argv array, or sh -c for --sh.
+ */
+#define SPEC_COMMAND(s)                                                                   \
+	"CASE WHEN json_type(" s ", '$.sh') = 'text' THEN json_array('/bin/sh', '-c', "    \
+	"json_extract(" s ", '$.sh')) WHEN json_type(" s ", '$.argv') = 'array' THEN "    \
+	"json_extract(" s ", '$.argv') ELSE '[]' END"
+#define SPEC_CWD(s) "json_extract(" s ", '$.cwd')"
+#define SPEC_SLURM_JOB_ID(s)                                                             \
+	"CASE WHEN json_type(" s ", '$.slurm_job_id') = 'integer' THEN json_extract(" s \
+	", '$.slurm_job_id') END"
+
 /* Migration N brings a database from user_version N to N+1. */
 static const char *const migrations[] = {
 	"CREATE TABLE jobs ("
@@ -100,6 +114,29 @@ static const char *const migrations[] = {
 	"CREATE TABLE queues ("
 	"  name TEXT PRIMARY KEY, parallel INTEGER NOT NULL DEFAULT 0,"
 	"  paused INTEGER NOT NULL DEFAULT 0);",
+
+	/*
+	 * 5 -> 6: what listings show of the spec in columns of their own, so that
+	 * ls reads no JSON; and the number of jobs in each state, kept by
+	 * triggers, so that counting the finished jobs does not grow with history.
+	 */
+	"ALTER TABLE jobs ADD COLUMN command TEXT;"
+	"ALTER TABLE jobs ADD COLUMN cwd TEXT;"
+	"ALTER TABLE jobs ADD COLUMN slurm_job_id INTEGER;"
+	"UPDATE jobs SET command = " SPEC_COMMAND("spec") ", cwd = " SPEC_CWD("spec") ","
+	"  slurm_job_id = " SPEC_SLURM_JOB_ID("spec") ";"
+	"CREATE TABLE job_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO job_counts SELECT state, count(*) FROM jobs GROUP BY state;"
+	"CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN"
+	"  INSERT OR IGNORE INTO job_counts VALUES (new.state, 0);"
+	"  UPDATE job_counts SET n = n + 1 WHERE state = new.state; END;"
+	"CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN"
+	"  UPDATE job_counts SET n = n - 1 WHERE state = old.state; END;"
+	"CREATE TRIGGER job_counts_update AFTER UPDATE OF state ON jobs"
+	"  WHEN old.state IS NOT new.state BEGIN"
+	"  UPDATE job_counts SET n = n - 1 WHERE state = old.state;"
+	"  INSERT OR IGNORE INTO job_counts VALUES (new.state, 0);"
+	"  UPDATE job_counts SET n = n + 1 WHERE state = new.state; END;",
 };
 
 #define ACTIVE_STATES \
@@ -228,25 +265,6 @@ fail:
 	return NULL;
 }
 
-int store_begin(struct store *store)
-{
-	return store_exec(store, "BEGIN IMMEDIATE", NULL);
-}
-
-int store_commit(struct store *store)
-{
-	return store_exec(store, "COMMIT", NULL);
-}
-
-int store_commit_point(struct store *store)
-{
-	if (sqlite3_get_autocommit(store->db))
-		return 0;
-	if (store_commit(store) < 0)
-		return -1;
-	return store_begin(store);
-}
-
 void store_close(struct store *store)
 {
 	if (!store)
@@ -298,6 +316,38 @@ static void store_stmt_release(struct store *store, sqlite3_stmt *st)
 	sqlite3_finalize(st);
 }
 
+/* Run a statement without parameters or rows, prepared once (each request begins and commits). */
+static int store_run(struct store *store, const char *sql)
+{
+	sqlite3_stmt *st = store_prepare(store, sql);
+	int rc;
+
+	if (!st)
+		return -1;
+	rc = sqlite3_step(st);
+	store_stmt_release(store, st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_begin(struct store *store)
+{
+	return store_run(store, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *store)
+{
+	return store_run(store, "COMMIT");
+}
+
+int store_commit_point(struct store *store)
+{
+	if (sqlite3_get_autocommit(store->db))
+		return 0;
+	if (store_commit(store) < 0)
+		return -1;
+	return store_begin(store);
+}
+
 /* Step a statement that returns no rows, then finalize it. */
 static int store_step_done(struct store *store, sqlite3_stmt *st)
 {
@@ -322,8 +372,10 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 int store_job_insert(struct store *store, const char *name, const json_t *spec,
 		     enum job_state state, int64_t *id, struct err *err)
 {
-	sqlite3_stmt *st = store_prepare(store, "INSERT INTO jobs(name, state, spec, env, created_at, "
-						"queue, priority) VALUES (?, ?, ?, ?, ?, ?, ?)");
+	sqlite3_stmt *st = store_prepare(store,
+		"INSERT INTO jobs(name, state, spec, env, created_at, queue, priority, command, cwd, "
+		"slurm_job_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, " SPEC_COMMAND("?3") ", "
+		SPEC_CWD("?3") ", " SPEC_SLURM_JOB_ID("?3") ")");
 	/* The environment is kept apart: it is large, private, and listings never need it. */
 	json_t *bare = json_copy((json_t *)spec);
 	char *env = json_dumps(json_object_get(spec, "env"), JSON_COMPACT);
@@ -1021,25 +1073,18 @@ int64_t store_job_active_by_name(struct store *store, const char *name)
 			       name, 0);
 }
 
-#define JOB_COLUMNS                                                                         \
-	"id, name, state, reason, spec, created_at, started_at, ended_at, exit_code, signal, " \
-	"pid, restarts, checkpoint, progress, queue, priority, gpus"
+/* What the job object is built from; store_job_json() adds the spec after them. */
+#define JOB_COLUMNS                                                                           \
+	"id, name, state, reason, command, cwd, pid, exit_code, signal, created_at, started_at, " \
+	"ended_at, restarts, gpus, queue, priority, progress, checkpoint, slurm_job_id"
+enum { JOB_COLUMN_SPEC = 19 };
 
-/* The command as an argv array: the spec's argv, or sh -c for --sh. */
-static json_t *spec_command(const json_t *spec)
-{
-	const char *sh = json_string_value(json_object_get(spec, "sh"));
-	json_t *argv = json_object_get(spec, "argv");
-
-	if (sh)
-		return json_pack("[s, s, s]", "/bin/sh", "-c", sh);
-	return argv ? json_deep_copy(argv) : json_array();
-}
-
-/* Build the interface's job object from one row selected with JOB_COLUMNS. */
+/*
+ * Build the interface's job object from one row selected with JOB_COLUMNS
+ * (in that order, which is the order of the object's fields).
+ */
 static json_t *job_row_json(sqlite3_stmt *st)
 {
-	json_t *spec = column_json(st, 4);
 	json_t *job = json_object();
 	const char *state = (const char *)sqlite3_column_text(st, 2);
 	int code = state ? job_state_parse(state) : -1;
@@ -1050,39 +1095,40 @@ static json_t *job_row_json(sqlite3_stmt *st)
 	json_object_set_new(job, "name", column_text(st, 1));
 	json_object_set_new(job, "state", column_text(st, 2));
 	json_object_set_new(job, "reason", column_text(st, 3));
-	json_object_set_new(job, "command", spec_command(spec));
-	json_object_set_new(job, "cwd", json_incref(json_object_get(spec, "cwd")) ?: json_null());
-	json_object_set_new(job, "pid", live ? column_int(st, 10) : json_null());
-	json_object_set_new(job, "exit_code", column_int(st, 8));
-	json_object_set_new(job, "signal", column_int(st, 9));
-	json_object_set_new(job, "created_at", column_time(st, 5));
-	json_object_set_new(job, "started_at", column_time(st, 6));
-	json_object_set_new(job, "ended_at", column_time(st, 7));
-	json_object_set_new(job, "restarts", json_integer(sqlite3_column_int(st, 11)));
-	json_object_set_new(job, "gpus", sqlite3_column_type(st, 16) == SQLITE_NULL
-						 ? json_array() : column_json(st, 16));
+	json_object_set_new(job, "command", column_json(st, 4));
+	json_object_set_new(job, "cwd", column_text(st, 5));
+	json_object_set_new(job, "pid", live ? column_int(st, 6) : json_null());
+	json_object_set_new(job, "exit_code", column_int(st, 7));
+	json_object_set_new(job, "signal", column_int(st, 8));
+	json_object_set_new(job, "created_at", column_time(st, 9));
+	json_object_set_new(job, "started_at", column_time(st, 10));
+	json_object_set_new(job, "ended_at", column_time(st, 11));
+	json_object_set_new(job, "restarts", json_integer(sqlite3_column_int(st, 12)));
+	json_object_set_new(job, "gpus", sqlite3_column_type(st, 13) == SQLITE_NULL
+						 ? json_array() : column_json(st, 13));
 	json_object_set_new(job, "queue", column_text(st, 14));
 	json_object_set_new(job, "priority", json_integer(sqlite3_column_int(st, 15)));
-	json_object_set_new(job, "progress", column_json(st, 13));
-	json_object_set_new(job, "checkpoint", column_text(st, 12));
+	json_object_set_new(job, "progress", column_json(st, 16));
+	json_object_set_new(job, "checkpoint", column_text(st, 17));
 	json_object_set_new(job, "cpu_percent", json_null());
 	json_object_set_new(job, "rss_bytes", json_null());
-	if (json_is_integer(json_object_get(spec, "slurm_job_id")))
-		json_object_set(job, "slurm_job_id", json_object_get(spec, "slurm_job_id"));
-	json_object_set_new(job, "spec", spec);
+	if (sqlite3_column_type(st, 18) != SQLITE_NULL)
+		json_object_set_new(job, "slurm_job_id", json_integer(sqlite3_column_int64(st, 18)));
 	return job;
 }
 
 json_t *store_job_json(struct store *store, int64_t id)
 {
-	sqlite3_stmt *st = store_prepare(store, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?");
+	sqlite3_stmt *st = store_prepare(store, "SELECT " JOB_COLUMNS ", spec FROM jobs WHERE id = ?");
 	json_t *job = NULL;
 
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (sqlite3_step(st) == SQLITE_ROW) {
 		job = job_row_json(st);
+		json_object_set_new(job, "spec", column_json(st, JOB_COLUMN_SPEC));
+	}
 	store_stmt_release(store, st);
 	return job;
 }
@@ -1110,7 +1156,8 @@ json_t *store_job_list(struct store *store, int all, int state)
 
 json_t *store_job_counts(struct store *store)
 {
-	sqlite3_stmt *st = store_prepare(store, "SELECT state, count(*) FROM jobs GROUP BY state");
+	sqlite3_stmt *st = store_prepare(store, "SELECT state, n FROM job_counts WHERE n > 0 "
+						"ORDER BY state");
 	json_t *counts = json_object();
 
 	if (!st)
@@ -1120,6 +1167,20 @@ json_t *store_job_counts(struct store *store)
 				    json_integer(sqlite3_column_int64(st, 1)));
 	store_stmt_release(store, st);
 	return counts;
+}
+
+int64_t store_job_count_finished(struct store *store)
+{
+	sqlite3_stmt *st = store_prepare(store, "SELECT coalesce(sum(n), 0) FROM job_counts "
+						"WHERE state IN " FINAL_STATES);
+	int64_t n = 0;
+
+	if (!st)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	store_stmt_release(store, st);
+	return n;
 }
 
 json_t *store_job_events(struct store *store, int64_t id)
@@ -1148,7 +1209,11 @@ json_t *store_job_spec(struct store *store, int64_t id)
 
 int store_job_set_spec(struct store *store, int64_t id, const json_t *spec)
 {
-	return job_set_json_column(store, "UPDATE jobs SET spec = ? WHERE id = ?", id, spec);
+	return job_set_json_column(store,
+				   "UPDATE jobs SET spec = ?1, command = " SPEC_COMMAND("?1") ", cwd = "
+				   SPEC_CWD("?1") ", slurm_job_id = " SPEC_SLURM_JOB_ID("?1")
+				   " WHERE id = ?2",
+				   id, spec);
 }
 
 json_t *store_job_env(struct store *store, int64_t id)

@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema version this build writes. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store *store_open(const char *path, struct err *err);
 void store_close(struct store *store);
@@ -134,8 +134,10 @@ int64_t store_job_active_by_name(struct store *store, const char *name);
 json_t *store_job_json(struct store *store, int64_t id);
 /* Jobs in id order: all, or only unfinished ones; optionally one state. */
 json_t *store_job_list(struct store *store, int all, int state);
-/* Counts per state: {"running":2,...}. */
+/* Counts per state: {"running":2,...} (kept by triggers: no scan of the jobs). */
 json_t *store_job_counts(struct store *store);
+/* How many jobs have finished (a sum over the counts per state, whatever the history). */
+int64_t store_job_count_finished(struct store *store);
 json_t *store_job_events(struct store *store, int64_t id);
 /* Replace a job's spec (without its environment), e.g. after `limit`. */
 int store_job_set_spec(struct store *store, int64_t id, const json_t *spec);

@@ -488,7 +488,7 @@ EOF
 	[ -z "$(home_pids)" ]
 }
 
-@test "the database is SQLite with user_version 5 and holds the jobs" {
+@test "the database is SQLite with user_version 6 and holds the jobs" {
 	a=$(tc run -- true)
 	b=$(tc run --sh 'exit 3')
 	c=$(tc run -n keeper --sh 'sleep 60')
@@ -505,7 +505,7 @@ for row in con.execute("SELECT id FROM jobs ORDER BY id"):
     print(row[0])
 EOF
 	[ "$status" -eq 0 ]
-	[ "${lines[0]}" = 5 ]
+	[ "${lines[0]}" = 6 ]
 	[ "${lines[*]:1}" = "$a $b $c" ]
 }
 

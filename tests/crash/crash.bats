@@ -329,6 +329,20 @@ EOF
 	tally "database of an older schema (1)" 1
 }
 
+@test "a migrated database lists its old jobs' commands and counts its finished jobs" {
+	make_v1_database
+	sqlite3 "$TRAINCTL_HOME/trainctl.db" "INSERT INTO jobs (name, state, spec, created_at)
+	  VALUES ('piped', 'failed', '{\"sh\":\"a | b\",\"cwd\":\"/tmp\"}', 1700000002000)"
+	run tc ls
+	[ "$status" -eq 0 ]
+	[[ $output == *"(2 finished jobs not shown: trainctl ls -a)"* ]]
+	run tc ls -a --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.[] | [.command, .cwd]]' <<<"$output")" = '[[["true"],"/"],[["/bin/sh","-c","a | b"],"/tmp"]]' ]
+	[ "$(sqlite3 "$TRAINCTL_HOME/trainctl.db" "SELECT n FROM job_counts WHERE state = 'failed'")" = 1 ]
+	tally "database of an older schema (listing columns)" 1
+}
+
 @test "a database of schema 2 is migrated and keeps its restart bookkeeping" {
 	make_v1_database
 	sqlite3 "$TRAINCTL_HOME/trainctl.db" <<'EOF'

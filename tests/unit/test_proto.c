@@ -464,6 +464,70 @@ static void test_recv_eof_mid_message(void **state)
 	strbuf_release(&buf);
 }
 
+/*
+ * A reply's text travels raw after its line, and comes back whole: newlines,
+ * bytes that are not UTF-8, and a second reply right behind it.
+ */
+static void test_reply_text_raw(void **state)
+{
+	static const char text[] = "ID  COMMAND\n1   echo \"a\\b\"\n2   caf\xc3\n";
+	struct strbuf out = STRBUF_INIT, buf = STRBUF_INIT;
+	struct err e = clean_err();
+	json_t *reply = proto_reply_ok(), *back;
+	const char *nl;
+
+	(void)state;
+	json_object_set_new(reply, "text", json_stringn_nocheck(text, sizeof(text) - 1));
+	json_object_set_new(reply, "finished", json_integer(3));
+	proto_encode_reply(reply, &out);
+	assert_null(json_object_get(reply, "text"));
+	nl = memchr(out.buf, '\n', out.len);
+	assert_non_null(nl);
+	/* raw, not escaped: the table follows its line byte for byte */
+	assert_int_equal(out.len - (size_t)(nl + 1 - out.buf), sizeof(text) - 1);
+	assert_memory_equal(nl + 1, text, sizeof(text) - 1);
+	json_decref(reply);
+	reply = proto_reply_ok();
+	proto_encode_reply(reply, &out); /* no text: a plain line */
+	json_decref(reply);
+	assert_int_equal(write(sv[1], out.buf, out.len), (ssize_t)out.len);
+
+	back = proto_recv_reply(sv[0], &buf, &e);
+	assert_non_null(back);
+	assert_int_equal(json_string_length(json_object_get(back, "text")), sizeof(text) - 1);
+	assert_memory_equal(json_string_value(json_object_get(back, "text")), text, sizeof(text) - 1);
+	assert_null(json_object_get(back, "text_bytes"));
+	assert_int_equal(json_integer_value(json_object_get(back, "finished")), 3);
+	json_decref(back);
+	back = proto_recv_reply(sv[0], &buf, &e);
+	assert_non_null(back);
+	assert_null(json_object_get(back, "text"));
+	json_decref(back);
+	strbuf_release(&out);
+	strbuf_release(&buf);
+}
+
+/* A reply that announces more text than arrives, or a bad count, is an error. */
+static void test_reply_text_cut_or_bad(void **state)
+{
+	static const char cut[] = "{\"v\":1,\"ok\":true,\"text_bytes\":10}\nabc";
+	static const char bad[] = "{\"v\":1,\"ok\":true,\"text_bytes\":-1}\n";
+	struct strbuf buf = STRBUF_INIT;
+	struct err e = clean_err();
+
+	(void)state;
+	assert_int_equal(write(sv[1], bad, strlen(bad)), (ssize_t)strlen(bad));
+	assert_null(proto_recv_reply(sv[0], &buf, &e));
+	assert_non_null(strstr(e.msg, "text_bytes"));
+	e = clean_err();
+	assert_int_equal(write(sv[1], cut, strlen(cut)), (ssize_t)strlen(cut));
+	close(sv[1]);
+	sv[1] = -1;
+	assert_null(proto_recv_reply(sv[0], &buf, &e));
+	assert_non_null(strstr(e.msg, "connection closed"));
+	strbuf_release(&buf);
+}
+
 static void test_recv_bad_version(void **state)
 {
 	struct strbuf buf = STRBUF_INIT;
@@ -586,6 +650,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recv_too_long, setup_pair, teardown_pair),
 		cmocka_unit_test_setup_teardown(test_recv_eof_mid_message, setup_pair, teardown_pair),
 		cmocka_unit_test_setup_teardown(test_recv_bad_version, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_reply_text_raw, setup_pair, teardown_pair),
+		cmocka_unit_test_setup_teardown(test_reply_text_cut_or_bad, setup_pair, teardown_pair),
 		cmocka_unit_test(test_reply_check),
 		cmocka_unit_test(test_reply_check_through_the_wire),
 		cmocka_unit_test(test_reply_check_odd_replies),

@@ -678,6 +678,117 @@ static void test_job_counts(void **state)
 	json_decref(want);
 }
 
+/* The counts per state follow every insert, change of state and delete (triggers). */
+static void test_job_counts_follow_changes(void **state)
+{
+	struct fixture *fx = *state;
+	struct err err = { 0 };
+	int64_t a, b, c;
+	json_t *counts, *want;
+
+	open_store(fx);
+	assert_int_equal(store_job_count_finished(fx->store), 0);
+	a = insert(fx->store, "a", JOB_RUNNING);
+	b = insert(fx->store, "b", JOB_RUNNING);
+	c = insert(fx->store, "c", JOB_QUEUED);
+	assert_int_equal(store_job_count_finished(fx->store), 0);
+	assert_int_equal(store_job_set_ended(fx->store, a, JOB_SUCCEEDED, "exit 0", NULL), 0);
+	assert_int_equal(store_job_set_state(fx->store, b, JOB_STOPPING, NULL), 0);
+	assert_int_equal(store_job_set_ended(fx->store, b, JOB_FAILED, "exit 3", NULL), 0);
+	/* the same state again counts once */
+	assert_int_equal(store_job_set_state(fx->store, b, JOB_FAILED, "exit 3"), 0);
+	assert_int_equal(store_job_count_finished(fx->store), 2);
+	counts = store_job_counts(fx->store);
+	want = json_pack("{s:i, s:i, s:i}", "succeeded", 1, "failed", 1, "queued", 1);
+	assert_true(json_equal(counts, want));
+	json_decref(counts);
+	json_decref(want);
+	assert_int_equal(store_job_delete(fx->store, a, &err), 0);
+	assert_int_equal(store_job_set_state(fx->store, c, JOB_CANCELLED, "removed"), 0);
+	assert_int_equal(store_job_count_finished(fx->store), 2);
+	counts = store_job_counts(fx->store);
+	want = json_pack("{s:i, s:i}", "failed", 1, "cancelled", 1);
+	assert_true(json_equal(counts, want));
+	json_decref(counts);
+	json_decref(want);
+	/* and they agree with the rows */
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM (SELECT state, count(*) AS n FROM jobs "
+					 "GROUP BY state EXCEPT SELECT state, n FROM job_counts)"), 0);
+}
+
+/* The listing columns are derived from the spec on insert and on every change of it. */
+static void test_listing_columns_follow_spec(void **state)
+{
+	struct fixture *fx = *state;
+	struct err err = { 0 };
+	json_t *spec = json_pack("{s:s, s:s}", "sh", "make && ./run", "cwd", "/w");
+	json_t *job;
+	int64_t id;
+
+	open_store(fx);
+	assert_int_equal(store_job_insert(fx->store, "s", spec, JOB_QUEUED, &id, &err), 0);
+	job = store_job_list(fx->store, 1, -1);
+	assert_int_equal(json_array_size(job), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(job, 0),
+									     "command"), 2)),
+			    "make && ./run");
+	assert_string_equal(str_field(json_array_get(job, 0), "cwd"), "/w");
+	assert_null(json_object_get(json_array_get(job, 0), "slurm_job_id"));
+	assert_null(json_object_get(json_array_get(job, 0), "spec")); /* listings carry no spec */
+	json_decref(job);
+
+	json_object_set_new(spec, "slurm_job_id", json_integer(4242));
+	json_object_set_new(spec, "cwd", json_string("/elsewhere"));
+	assert_int_equal(store_job_set_spec(fx->store, id, spec), 0);
+	job = store_job_json(fx->store, id);
+	assert_int_equal(int_field(job, "slurm_job_id"), 4242);
+	assert_string_equal(str_field(job, "cwd"), "/elsewhere");
+	assert_string_equal(str_field(json_object_get(job, "spec"), "sh"), "make && ./run");
+	json_decref(job);
+	json_decref(spec);
+}
+
+/*
+ * A database of schema 5 (before the listing columns and the counts) gets
+ * them filled from its rows: argv and --sh commands, cwd, Slurm ids, counts.
+ */
+static void test_migrates_listing_columns(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *list;
+
+	open_store(fx);
+	insert(fx->store, "argv", JOB_SUCCEEDED);
+	store_close(fx->store);
+	fx->store = NULL;
+	sql_exec(fx->db, "DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_delete;"
+			 "DROP TRIGGER job_counts_update; DROP TABLE job_counts;"
+			 "ALTER TABLE jobs DROP COLUMN command; ALTER TABLE jobs DROP COLUMN cwd;"
+			 "ALTER TABLE jobs DROP COLUMN slurm_job_id;"
+			 "INSERT INTO jobs(name, state, spec, created_at) VALUES ('sh', 'running',"
+			 "  '{\"sh\":\"a | b\",\"cwd\":\"/s\",\"slurm_job_id\":77}', 1);"
+			 "INSERT INTO jobs(name, state, spec, created_at) VALUES ('bare', 'failed', '{}', 1);"
+			 "PRAGMA user_version = 5;");
+
+	open_store(fx);
+	assert_int_equal(sql_int(fx->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	list = store_job_list(fx->store, 1, -1);
+	assert_int_equal(json_array_size(list), 3);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(list, 0),
+									     "command"), 0)), "python");
+	assert_string_equal(str_field(json_array_get(list, 0), "cwd"), "/work/exp1");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(list, 1),
+									     "command"), 2)), "a | b");
+	assert_int_equal(int_field(json_array_get(list, 1), "slurm_job_id"), 77);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(list, 2), "command")), 0);
+	assert_null_field(json_array_get(list, 2), "cwd");
+	json_decref(list);
+	assert_int_equal(store_job_count_finished(fx->store), 2);
+	/* the triggers work on the migrated database */
+	insert(fx->store, "new", JOB_CANCELLED);
+	assert_int_equal(store_job_count_finished(fx->store), 3);
+}
+
 static void test_job_state_missing_is_lost(void **state)
 {
 	struct fixture *fx = *state;
@@ -987,6 +1098,9 @@ int main(void)
 		T(test_job_list),
 		T(test_job_list_empty_db),
 		T(test_job_counts),
+		T(test_job_counts_follow_changes),
+		T(test_listing_columns_follow_spec),
+		T(test_migrates_listing_columns),
 		T(test_job_state_missing_is_lost),
 		T(test_events_in_order),
 		T(test_delete_cascades_events),
