@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/cmd.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/paths.h"
 
 void help_print_overview(FILE *out);

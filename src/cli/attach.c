@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/frame.h"
 #include "lib/job.h"
 #include "lib/parse.h"

@@ -9,7 +9,7 @@
 
 #include "cli/client.h"
 #include "cli/cmd.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "daemon/daemon.h"
 #include "lib/config.h"
 #include "lib/parse.h"

@@ -14,7 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/cmd.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/diagnose.h"
 #include "lib/nvml.h"
 #include "lib/parse.h"

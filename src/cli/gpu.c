@@ -29,7 +29,7 @@
 
 #include "cli/client.h"
 #include "cli/cmd.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/loop.h"
 #include "lib/nvml.h"
 #include "lib/parse.h"

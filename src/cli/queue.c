@@ -8,7 +8,7 @@
 
 #include "cli/client.h"
 #include "cli/cmd.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 

@@ -10,7 +10,7 @@
 
 #include "cli/client.h"
 #include "cli/cmd.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/stats.h"

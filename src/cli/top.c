@@ -32,7 +32,7 @@
 
 #include "cli/attach.h"
 #include "cli/client.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "cli/log.h"
 #include "lib/job.h"
 #include "lib/parse.h"

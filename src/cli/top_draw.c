@@ -18,7 +18,7 @@
 #include <wchar.h>
 #include <wctype.h>
 
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/job.h"
 #include "lib/parse.h"
 #include "lib/sparkline.h"

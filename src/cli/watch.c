@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "lib/parse.h"
 #include "lib/proto.h"
 #include "lib/strbuf.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "backend/slurm.h"
-#include "cli/format.h"
+#include "lib/format.h"
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
 #include "daemon/sampling.h"

@@ -1,5 +1,5 @@
 /* Text formatting of jobs for people; see format.h. */
-#include "cli/format.h"
+#include "lib/format.h"
 
 #include <string.h>
 #include <sys/ioctl.h>
