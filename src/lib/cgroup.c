@@ -70,7 +70,7 @@ static int is_directory(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Read the open file fd whole into sb (replacing its text) and close it; -1 with errno if it cannot. */
+/* Read the open file fd whole into sb (replacing its text), then close it; -1 with errno if not. */
 static int fd_read_all(int fd, struct strbuf *sb)
 {
 	char buf[4096];

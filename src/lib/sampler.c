@@ -411,7 +411,7 @@ static size_t cgroup_pass(struct sampler *s, const struct sampler_job *jobs, siz
 {
 	size_t count = 0;
 
-	close_files(s, 0); /* kept for the /proc pass, which does not run while every job has a meter */
+	close_files(s, 0); /* the /proc pass keeps them; it does not run while every job has a meter */
 	for (size_t r = 0; r < n; r++) {
 		pid_t *pids = NULL;
 
