@@ -2,11 +2,11 @@
  * The daemon's resource sampler: every interval (default 2 s, `daemon
  * --interval`) it samples the process trees of all running jobs and the
  * machine's totals, and stores both. A job with a cgroup costs two preads
- * a tick (its CPU time and memory charged); every process is visited, in one
- * pass over /proc for all jobs, every PROCS_EVERY (10) ticks for the counts
- * of processes and threads and the cgroup's memory.stat (every tick for jobs
- * without a cgroup), I/O counters every IO_EVERY (30) ticks and PSS every
- * PSS_EVERY (60).
+ * a tick (its CPU time and memory charged); every PROCS_EVERY (10) ticks its
+ * cgroup's lists give the counts of processes and threads, and its
+ * memory.stat the resident memory. Without a cgroup, one pass over /proc for
+ * all jobs every tick. I/O counters every IO_EVERY (30) ticks and PSS every
+ * PSS_EVERY (60), from each process of the job.
  * Samples older than a day are folded into one-minute min/mean/max rows, so
  * that a three-day run stays a few MB. Samples reach the database in
  * batches, every 10 seconds.

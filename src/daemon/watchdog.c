@@ -1,10 +1,12 @@
 /* The daemon's periodic watch over its jobs; see watchdog.h. */
 #include "daemon/watchdog.h"
 
-#include <stdlib.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/restart.h"
 #include "daemon/sched.h"
@@ -35,6 +37,7 @@ struct watched {
 	int log_failing; /* the shim reports that the log cannot be written */
 	json_t *status;   /* the shim's status file, read again only when it changed */
 	struct timespec status_mtime;
+	int status_whole; /* status holds the whole file, not only the log's state */
 	int64_t status_checked_ms;
 	struct watched *next;
 };
@@ -78,17 +81,53 @@ static void watched_free(struct watched *w)
 	free(w);
 }
 
-/* Read the job's status file again if it changed since it was last read (one stat). */
-static void watched_refresh(struct daemon *d, struct watched *w)
+/*
+ * Read a job's status file. Parsing is most of what a read costs, and a job
+ * without hang detection is watched only for a log that cannot be written:
+ * unless the whole is wanted, a file that says "log_error":null (the shim
+ * writes compact JSON, and no other object in it has that key) is not
+ * parsed, and stands as an empty object (*whole_read then 0). NULL when it
+ * cannot be read.
+ */
+static json_t *status_read(const char *path, int whole, int *whole_read)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*whole_read = 1;
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n == (ssize_t)sizeof(buf) - 1) /* longer than any status we write: the slow way */
+		return json_file_read(path, NULL);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if (!whole && strstr(buf, "\"log_error\":null")) {
+		*whole_read = 0;
+		return json_object();
+	}
+	return json_loadb(buf, (size_t)n, 0, NULL);
+}
+
+/*
+ * Read the job's status file again if it changed since it was last read
+ * (one stat), or if the whole is wanted and only the log's state was taken.
+ */
+static void watched_refresh(struct daemon *d, struct watched *w, int whole)
 {
 	char *path = paths_job_status(&d->paths, w->id);
 	struct stat st;
 
 	w->status_checked_ms = time_now_ms();
-	if (stat(path, &st) == 0 && (!w->status || st.st_mtim.tv_sec != w->status_mtime.tv_sec ||
-				    st.st_mtim.tv_nsec != w->status_mtime.tv_nsec)) {
+	if (stat(path, &st) == 0 &&
+	    (!w->status || (whole && !w->status_whole) ||
+	     st.st_mtim.tv_sec != w->status_mtime.tv_sec ||
+	     st.st_mtim.tv_nsec != w->status_mtime.tv_nsec)) {
 		json_decref(w->status);
-		w->status = json_file_read(path, NULL);
+		w->status = status_read(path, whole, &w->status_whole);
 		w->status_mtime = st.st_mtim;
 	}
 	free(path);
@@ -108,7 +147,7 @@ static const json_t *watched_status(struct daemon *d, struct watched *w)
 	 */
 	if (!w->status || w->hang_timeout_ms > 0 ||
 	    time_now_ms() - w->status_checked_ms >= STATUS_EVERY_MS)
-		watched_refresh(d, w);
+		watched_refresh(d, w, w->hang_timeout_ms > 0);
 	return w->status;
 }
 
@@ -118,7 +157,7 @@ const json_t *watchdog_job_status(struct daemon *d, int64_t id)
 
 	if (!w)
 		return NULL;
-	watched_refresh(d, w);
+	watched_refresh(d, w, 1);
 	return w->status;
 }
 

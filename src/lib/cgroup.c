@@ -70,15 +70,12 @@ static int is_directory(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Read dir/file whole into sb (replacing its text); -1 with errno if it cannot. */
-static int file_read(const char *dir, const char *file, struct strbuf *sb)
+/* Read the open file fd whole into sb (replacing its text), then close it; -1 with errno if not. */
+static int fd_read_all(int fd, struct strbuf *sb)
 {
-	char *path = path_join(dir, file);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char buf[4096];
 	ssize_t n;
 
-	free(path);
 	if (fd < 0)
 		return -1;
 	strbuf_reset(sb);
@@ -92,6 +89,16 @@ static int file_read(const char *dir, const char *file, struct strbuf *sb)
 	}
 	close(fd);
 	return 0;
+}
+
+/* Read dir/file whole into sb (replacing its text); -1 with errno if it cannot. */
+static int file_read(const char *dir, const char *file, struct strbuf *sb)
+{
+	char *path = path_join(dir, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	free(path);
+	return fd_read_all(fd, sb);
 }
 
 /*
@@ -788,6 +795,16 @@ int64_t cgroup_job_memory_usage(const struct cgroup_job *cg)
 	return -1;
 }
 
+/* The directory whose cgroup.procs lists the job. */
+static const char *procs_dir(const struct cgroup_job *cg)
+{
+	if (cg->kind == CGROUP_V2)
+		return cg->v2;
+	if (cg->kind == CGROUP_V1)
+		return cg->memory;
+	return NULL;
+}
+
 /* ---- the meter: a job's totals, one pread per file per tick ---- */
 
 int cgroup_parse_cpu(enum cgroup_kind kind, const char *text, uint64_t *cpu_ns)
@@ -826,7 +843,12 @@ static int open_in(const char *dir, const char *file)
 
 int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg)
 {
-	*m = (struct cgroup_meter){ cg->kind, -1, -1, -1, -1 };
+	const char *dir = procs_dir(cg);
+
+	*m = (struct cgroup_meter){ .kind = cg->kind, .cpu_fd = -1, .usage_fd = -1, .stat_fd = -1,
+				    .dir_fd = -1, .cache_bytes = -1 };
+	if (dir)
+		m->dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (cg->kind == CGROUP_V2) {
 		m->cpu_fd = open_in(cg->v2, "cpu.stat");
 		m->usage_fd = open_in(cg->v2, "memory.current");
@@ -837,7 +859,7 @@ int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg)
 		m->usage_fd = open_in(cg->memory, "memory.usage_in_bytes");
 		m->stat_fd = open_in(cg->memory, "memory.stat");
 	}
-	if (m->cpu_fd < 0 || m->usage_fd < 0 || m->stat_fd < 0) {
+	if (m->cpu_fd < 0 || m->usage_fd < 0 || m->stat_fd < 0 || m->dir_fd < 0) {
 		cgroup_meter_close(m);
 		return -1;
 	}
@@ -876,25 +898,46 @@ int cgroup_meter_read(struct cgroup_meter *m, int full, uint64_t *cpu_ns, int64_
 	return 0;
 }
 
+/* The number of lines of a list file (one pid or tid a line). */
+static int count_lines(const char *text)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	return n;
+}
+
+int cgroup_meter_members(const struct cgroup_meter *m, int *procs, int *threads, pid_t **pids)
+{
+	struct strbuf list = STRBUF_INIT, tasks = STRBUF_INIT;
+	const char *threads_file = m->kind == CGROUP_V2 ? "cgroup.threads" : "tasks";
+	int rc = -1;
+
+	if (m->dir_fd < 0 ||
+	    fd_read_all(openat(m->dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC), &list) < 0 ||
+	    fd_read_all(openat(m->dir_fd, threads_file, O_RDONLY | O_CLOEXEC), &tasks) < 0)
+		goto out;
+	*procs = count_lines(strbuf_str(&list));
+	*threads = count_lines(strbuf_str(&tasks));
+	if (pids)
+		*pids = parse_pids(strbuf_str(&list));
+	rc = 0;
+out:
+	strbuf_release(&list);
+	strbuf_release(&tasks);
+	return rc;
+}
+
 void cgroup_meter_close(struct cgroup_meter *m)
 {
-	int *fds[] = { &m->cpu_fd, &m->usage_fd, &m->stat_fd };
+	int *fds[] = { &m->cpu_fd, &m->usage_fd, &m->stat_fd, &m->dir_fd };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
-}
-
-/* The directory whose cgroup.procs lists the job. */
-static const char *procs_dir(const struct cgroup_job *cg)
-{
-	if (cg->kind == CGROUP_V2)
-		return cg->v2;
-	if (cg->kind == CGROUP_V1)
-		return cg->memory;
-	return NULL;
 }
 
 pid_t *cgroup_job_pids(const struct cgroup_job *cg)

@@ -38,13 +38,15 @@ struct cgroup_job {
  * total_mapped_file (v1) of memory.stat: each page counted once, page cache
  * left out. memory.stat is long and costly to generate, so a full read
  * learns how much of the charge is page cache, and the reads in between
- * take the charge less that much.
+ * take the charge less that much. The cgroup's directory stays open too, for
+ * its lists of processes and threads (cgroup_meter_members).
  */
 struct cgroup_meter {
 	enum cgroup_kind kind;
 	int cpu_fd;
 	int usage_fd;
 	int stat_fd;
+	int dir_fd; /* the directory whose cgroup.procs lists the job (O_PATH) */
 	int64_t cache_bytes; /* charge - resident memory at the last full read; -1 before one */
 };
 /*
@@ -85,6 +87,13 @@ int cgroup_meter_open(struct cgroup_meter *m, const struct cgroup_job *cg);
  * read memory.stat (always done on the first read). -1 on error.
  */
 int cgroup_meter_read(struct cgroup_meter *m, int full, uint64_t *cpu_ns, int64_t *mem_bytes);
+/*
+ * How many processes (cgroup.procs) and threads (v1 tasks, v2 cgroup.threads)
+ * the job has now; with pids, also its pids, -1 terminated (caller frees).
+ * Both files are opened afresh: a v1 cgroup.procs kept open answers from a
+ * list the kernel caches for a second after each read. -1 on error.
+ */
+int cgroup_meter_members(const struct cgroup_meter *m, int *procs, int *threads, pid_t **pids);
 void cgroup_meter_close(struct cgroup_meter *m);
 /* The pure halves, for tests: parse cpu.stat/cpuacct.usage and memory.stat text. */
 int cgroup_parse_cpu(enum cgroup_kind kind, const char *text, uint64_t *cpu_ns);

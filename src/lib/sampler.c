@@ -337,6 +337,15 @@ static void add_pss(pid_t pid, struct sample *out)
 		out->pss_bytes += kb * 1024;
 }
 
+/* Add what this tick asks of pid's slow files (io, smaps_rollup) to out. */
+static void add_slow_files(pid_t pid, unsigned parts, struct sample *out)
+{
+	if (parts & SAMPLE_IO)
+		add_io(pid, out);
+	if (parts & SAMPLE_PSS)
+		add_pss(pid, out);
+}
+
 static void sample_init(struct sample *out, int64_t now_ms, unsigned parts)
 {
 	memset(out, 0, sizeof(*out));
@@ -383,14 +392,37 @@ static size_t proc_pass(struct sampler *s, const struct sampler_job *jobs, size_
 		out[r].rss_bytes += (int64_t)st->rss_pages * s->page;
 		out[r].threads += (int)st->num_threads;
 		out[r].procs++;
-		if (parts & SAMPLE_IO)
-			add_io(st->pid, &out[r]);
-		if (parts & SAMPLE_PSS)
-			add_pss(st->pid, &out[r]);
+		add_slow_files(st->pid, parts, &out[r]);
 	}
 	proc_list_release(&all);
 	free(ix.slots);
 	free(memo);
+	return count;
+}
+
+/*
+ * The pass when every job has a meter: each cgroup lists its processes and
+ * threads, so /proc is not walked at all, and only the jobs' own processes
+ * are visited, for the files a cgroup does not sum (io, smaps_rollup).
+ * Returns how many processes the cgroups listed.
+ */
+static size_t cgroup_pass(struct sampler *s, const struct sampler_job *jobs, size_t n,
+			  unsigned parts, struct sample *out)
+{
+	size_t count = 0;
+
+	close_files(s, 0); /* the /proc pass keeps them; it does not run while every job has a meter */
+	for (size_t r = 0; r < n; r++) {
+		pid_t *pids = NULL;
+
+		if (cgroup_meter_members(jobs[r].meter, &out[r].procs, &out[r].threads,
+					 parts & (SAMPLE_IO | SAMPLE_PSS) ? &pids : NULL) < 0)
+			continue; /* the cgroup is gone: procs 0, nothing kept */
+		count += (size_t)out[r].procs;
+		for (size_t i = 0; pids && pids[i] > 0; i++)
+			add_slow_files(pids[i], parts, &out[r]);
+		free(pids);
+	}
 	return count;
 }
 
@@ -444,13 +476,16 @@ size_t sampler_sample(struct sampler *s, const struct sampler_job *jobs, size_t 
 		      unsigned parts, int64_t now_ms, struct sample *out)
 {
 	uint64_t *ticks = xcalloc(n ? n : 1, sizeof(*ticks));
-	int pass = (parts & (SAMPLE_PROCS | SAMPLE_IO | SAMPLE_PSS)) || any_without_meter(jobs, n);
+	int by_proc = any_without_meter(jobs, n);
+	int pass = by_proc || (parts & (SAMPLE_PROCS | SAMPLE_IO | SAMPLE_PSS));
 	size_t count = 0;
 
 	for (size_t r = 0; r < n; r++)
 		sample_init(&out[r], now_ms, parts);
-	if (pass)
+	if (by_proc)
 		count = proc_pass(s, jobs, n, parts, ticks, out);
+	else if (pass)
+		count = cgroup_pass(s, jobs, n, parts, out);
 	for (size_t r = 0; r < n; r++) {
 		struct sampler_root *prev = sampler_root(s, jobs[r].root);
 		uint64_t cpu_ns = ticks[r] * (1000000000 / (uint64_t)s->hz);
@@ -466,10 +501,10 @@ size_t sampler_sample(struct sampler *s, const struct sampler_job *jobs, size_t 
 				continue;
 			}
 			prev->mem = mem;
-		} else if (pass) {
+		} else if (by_proc) {
 			out[r].cpu_percent = cpu_percent(prev, SOURCE_PROC, cpu_ns, now_ms);
 		} else {
-			/* The meter failed and there was no pass: nothing known this tick. */
+			/* The meter failed and there was no /proc pass: nothing known this tick. */
 			out[r].cpu_percent = -1;
 			prev->source = SOURCE_NONE;
 			cpu_ns = 0;

@@ -77,6 +77,33 @@ samples_of() {
 	tc stop burn
 }
 
+# proc_stat_fds PID: how many of PID's descriptors are open on a /proc/N/stat
+proc_stat_fds() {
+	local fd n=0
+	for fd in /proc/"$1"/fd/*; do
+		[[ $(readlink "$fd" 2>/dev/null) =~ ^/proc/[0-9]+/stat$ ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+@test "with cgroups the counts come from the job's cgroup, and /proc is not walked" {
+	export TRAINCTL_CGROUP=v1 TRAINCTL_SAMPLE_INTERVAL=100ms
+	start -n team -- $(sim --workers 3 --epochs 100000 --epoch-time 0.1)
+	[ "$(tc daemon status --json | jq -r .cgroups)" = v1 ] || skip "no writable v1 cgroups here"
+	# every 10th tick counts the processes and threads, every 30th reads their I/O
+	wait_for 20 eval '[ "$(tc stats team --csv | awk -F, "\$6 != \"\"" | wc -l)" -ge 3 ]'
+	tc stats team --csv | tail -n +2 >"$BATS_TEST_TMPDIR/rows"
+	# four processes (the main one and 3 workers), each with at least one thread, on every row
+	[ "$(awk -F, '$5 != 4 || $4 < 4' "$BATS_TEST_TMPDIR/rows" | wc -l)" -eq 0 ]
+	# I/O on the 30th ticks only, not on every row
+	rows=$(wc -l <"$BATS_TEST_TMPDIR/rows")
+	io=$(awk -F, '$6 != ""' "$BATS_TEST_TMPDIR/rows" | wc -l)
+	[ "$io" -lt $((rows / 2)) ]
+	# while every job has a cgroup the daemon keeps no /proc/PID/stat open
+	wait_for 10 eval '[ "$(proc_stat_fds "$(daemon_pid)")" -eq 0 ]'
+	tc stop team
+}
+
 @test "PSS is sampled at a slower cadence and shown in ls --json, show and stats" {
 	export TRAINCTL_SAMPLE_INTERVAL=100ms
 	start -n mem -- $(sim --leak-mb 2 --epochs 100000 --epoch-time 0.1)

@@ -615,6 +615,52 @@ static void test_meter(void **state)
 	cgroup_meter_close(&m);
 }
 
+/* The members: processes from cgroup.procs, threads from v2 cgroup.threads or v1 tasks. */
+static void test_meter_members(void **state)
+{
+	struct fake *f = *state;
+	struct cgroup_meter m;
+	int procs = -1, threads = -1;
+	pid_t *pids = NULL;
+
+	fake_job(f, CGROUP_V2);
+	put(f->cg.v2, "cpu.stat", "usage_usec 10\n");
+	put(f->cg.v2, "memory.current", "1\n");
+	put(f->cg.v2, "memory.stat", "anon 1\nfile_mapped 0\n");
+	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
+	assert_int_equal(cgroup_meter_members(&m, &procs, &threads, NULL), -1); /* no lists */
+	put(f->cg.v2, "cgroup.procs", "12\n30\n");
+	put(f->cg.v2, "cgroup.threads", "12\n13\n14\n30\n");
+	assert_int_equal(cgroup_meter_members(&m, &procs, &threads, &pids), 0);
+	assert_int_equal(procs, 2);
+	assert_int_equal(threads, 4);
+	assert_int_equal(pids[0], 12);
+	assert_int_equal(pids[1], 30);
+	assert_int_equal(pids[2], -1);
+	free(pids);
+	/* read afresh each time */
+	put(f->cg.v2, "cgroup.procs", "");
+	put(f->cg.v2, "cgroup.threads", "");
+	assert_int_equal(cgroup_meter_members(&m, &procs, &threads, NULL), 0);
+	assert_int_equal(procs, 0);
+	assert_int_equal(threads, 0);
+	cgroup_meter_close(&m);
+	assert_int_equal(m.dir_fd, -1);
+
+	cgroup_job_release(&f->cg);
+	fake_job(f, CGROUP_V1);
+	put(f->cg.cpu, "cpuacct.usage", "777\n");
+	put(f->cg.memory, "memory.usage_in_bytes", "11\n");
+	put(f->cg.memory, "memory.stat", "total_rss 5\ntotal_mapped_file 6\n");
+	put(f->cg.memory, "cgroup.procs", "7\n");
+	put(f->cg.memory, "tasks", "7\n8\n");
+	assert_int_equal(cgroup_meter_open(&m, &f->cg), 0);
+	assert_int_equal(cgroup_meter_members(&m, &procs, &threads, NULL), 0);
+	assert_int_equal(procs, 1);
+	assert_int_equal(threads, 2);
+	cgroup_meter_close(&m);
+}
+
 static void test_pids(void **state)
 {
 	struct fake *f = *state;
@@ -994,6 +1040,8 @@ static void test_real_v1_meter(void **state)
 	char name[64];
 	uint64_t cpu_ns = 0;
 	int64_t mem = -1;
+	int procs = -1, threads = -1;
+	pid_t *pids = NULL, second;
 
 	if (!v1_usable())
 		skip();
@@ -1005,6 +1053,19 @@ static void test_real_v1_meter(void **state)
 	assert_int_equal(cgroup_meter_read(&m, 1, &cpu_ns, &mem), 0);
 	assert_true(cpu_ns > 0); /* the child ran, in the job's cpuacct group */
 	assert_true(mem >= 0);
+	assert_int_equal(cgroup_meter_members(&m, &procs, &threads, &pids), 0);
+	assert_int_equal(procs, 1);
+	assert_int_equal(threads, 1);
+	assert_int_equal(pids[0], f->child);
+	assert_int_equal(pids[1], -1);
+	free(pids);
+	/* a second member at once: the kernel's list of a second ago is not what we read */
+	second = fork_member(&f->cg, 0);
+	assert_int_equal(cgroup_meter_members(&m, &procs, &threads, NULL), 0);
+	kill(second, SIGKILL);
+	waitpid(second, NULL, 0);
+	assert_int_equal(procs, 2);
+	assert_int_equal(threads, 2);
 	cgroup_meter_close(&m);
 }
 
@@ -1125,6 +1186,7 @@ int main(void)
 		FAKE(test_pids),
 		cmocka_unit_test(test_parse_cpu_and_memory),
 		FAKE(test_meter),
+		FAKE(test_meter_members),
 		FAKE(test_pids_many),
 		FAKE(test_add_v2),
 		FAKE(test_add_v1_writes_both),
