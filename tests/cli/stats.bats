@@ -30,19 +30,44 @@ samples_of() {
 	tc show burn | grep -q 'Resources: .*peak'
 	mean=$(tc stats burn --json | jq '.cpu_percent.mean | floor')
 	[ "$mean" -ge 50 ] && [ "$mean" -le 130 ]
-	# the hint needs the core to itself most of the time; a loaded machine may not give it
-	if [ "$mean" -ge 90 ]; then tc stats burn | grep -q 'CPU-bound on one core'; fi
+	# the hint needs the core to itself most of the time (4 samples in 5 at
+	# 85-115%), which a loaded machine may not give: it is there exactly then
 	tc stop burn
+	in_band=$(tc stats burn --csv | tail -n +2 | awk -F, '$2 >= 85 && $2 <= 115 { b++ } $2 != "" { n++ }
+		END { print (n >= 3 && b * 5 >= n * 4) ? 1 : 0 }')
+	if [ "$in_band" -eq 1 ]; then
+		tc stats burn | grep -q 'CPU-bound on one core'
+	else
+		run ! grep -q 'CPU-bound on one core' <<<"$(tc stats burn)"
+	fi
 }
 
 @test "the CPU of a --workers job is the sum over its whole tree" {
 	start -n team -- $(sim --cpu-burn --workers 3 --epochs 100000 --epoch-time 0.1)
-	wait_for 10 eval '[ "$(samples_of team)" -ge 8 ]'
-	cpu=$(cpu_of team)
-	# four busy processes: more than one CPU (this machine has two, shared with the tests)
-	[ "$cpu" -ge 100 ]
+	wait_for 10 eval '[ "$(samples_of team)" -ge 4 ]'
 	[ "$(tc stats team --json | jq '.procs.max')" -ge 4 ]
+	# Over the same window, the job's CPU (mean of its samples, % of a core)
+	# against what its four processes used by /proc (utime + stime): the
+	# whole tree's, not the main process's quarter, however much CPU a loaded
+	# machine gives them.
+	n1=$(samples_of team) u1=$(tree_ticks) t1=$(date +%s%N)
+	wait_for 10 eval '[ "$(samples_of team)" -ge $((n1 + 8)) ]'
+	u2=$(tree_ticks) t2=$(date +%s%N)
+	job=$(tc stats team --csv | tail -n +$((n1 + 2)) |
+		awk -F, '$2 != "" { s += $2; n++ } END { print int(s / n) }')
+	tree=$(( (u2 - u1) * 100 * 1000000000 / $(getconf CLK_TCK) / (t2 - t1) ))
+	[ "$job" -ge $((tree / 2)) ]
+	[ "$job" -le $((tree * 2)) ]
 	tc stop team
+}
+
+# The CPU ticks (utime + stime) of the processes of this test's job.
+tree_ticks() {
+	local pid ticks=0
+	for pid in $(pids_matching "$CK"); do
+		ticks=$((ticks + $(stat_field "$pid" 14) + $(stat_field "$pid" 15)))
+	done
+	echo "$ticks"
 }
 
 @test "a leaking job's memory rises, and stats says so" {
