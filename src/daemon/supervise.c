@@ -522,7 +522,7 @@ static void exec_shim(struct daemon *d, char *const argv[], int spec_fd, int rep
 	fcntl(SHIM_REPORT_FD, F_SETFD, 0);
 	signals_reset_for_exec();
 	close_range(SHIM_REPORT_FD + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-	execv(d->self_exe, argv);
+	execv(d->shim_exe, argv);
 	_exit(127);
 }
 
@@ -563,7 +563,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 		    struct err *err)
 {
 	char idbuf[32];
-	char *argv[] = { "trainctl", "shim", "--id", idbuf, NULL };
+	char *argv[] = { SHIM_EXE_NAME, "--id", idbuf, NULL };
 	json_t *full = json_copy((json_t *)spec);
 	char *text;
 	int spec_pipe[2], report_pipe[2], pidfd;
@@ -573,6 +573,10 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	if (slurm_spec_wanted(spec)) {
 		json_decref(full);
 		return slurm_start(d, id, spec, c, err);
+	}
+	if (!d->shim_exe) {
+		json_decref(full);
+		return err_set(err, "%s", d->shim_error);
 	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));

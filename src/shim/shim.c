@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ static void shim_write_exit(struct shim *shim)
 	shim->exit.ended_at = time_now_ms();
 	obj = job_exit_to_json(&shim->exit);
 	if (json_file_write_atomic(path, obj, 1, &err) < 0)
-		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim->id, err.msg);
+		fprintf(stderr, "trainctl-shim %lld: %s\n", (long long)shim->id, err.msg);
 	clients_exit(shim, obj);
 	json_decref(obj);
 	free(path);
@@ -465,11 +466,23 @@ static int shim_write_pidfile(struct shim *shim, struct err *err)
 	return ret;
 }
 
+/* Jansson reads the spec from fd 0 through its own small buffer: no stdio buffer is left behind. */
+static size_t shim_spec_chunk(void *buffer, size_t len, void *data)
+{
+	ssize_t n;
+
+	(void)data;
+	do
+		n = read(0, buffer, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? (size_t)-1 : (size_t)n;
+}
+
 static int shim_read_spec(struct shim *shim, struct err *err)
 {
 	json_error_t jerr;
 
-	shim->spec = json_loadf(stdin, 0, &jerr);
+	shim->spec = json_load_callback(shim_spec_chunk, NULL, 0, &jerr);
 	if (!json_is_object(shim->spec))
 		return err_set(err, "bad job spec on stdin: %s", jerr.text);
 	shim->stop_signal = (int)json_integer_value(json_object_get(shim->spec, "stop_signal"));
@@ -521,6 +534,7 @@ static int shim_setup(struct shim *shim, struct err *err)
 	ret = spawn_job(&req, &sp, err);
 	strv_free(req.argv);
 	strv_free(req.envp);
+	json_object_del(shim->spec, "env"); /* the job has it; nothing here needs it again */
 	shim->pid = sp.pid;
 	shim->output_fd = sp.output_fd;
 	shim->input_fd = sp.input_fd;
@@ -610,12 +624,14 @@ int shim_run(int64_t id)
 	if (!freopen("/dev/null", "r", stdin))
 		close(0);
 	if (shim_write_pidfile(&shim, &err) < 0)
-		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim.id, err.msg);
+		fprintf(stderr, "trainctl-shim %lld: %s\n", (long long)shim.id, err.msg);
 	shim_report_started(&shim);
 	limits_started(&shim);
 	shim_note_progress(&shim); /* the status file says which limits are in force */
 	shim_watch(&shim);
 	shim_reap(&shim);
+	/* One shim per running job: hand start-up's scratch back, keep only what the job needs. */
+	malloc_trim(0);
 	loop_run(shim.loop);
 	shim_release(&shim);
 	return 0;
