@@ -91,11 +91,12 @@ $(TRAINCTL): $(call obj,$(TRAINCTL_SRC))
 
 # One shim runs per live job, so what counts is the memory each one dirties.
 # Linked statically, libc included, it has no dynamic loader and no private
-# pages of shared libraries. Non-PIE because it was measured (bench section 3,
-# 100 running jobs, daemon + shims PSS): -static-pie relocates glibc's own
-# pointer tables in every shim, 12 kB more each, 11.2 MB in all (1.05x tsp,
-# missing the target) against 9.8 MB (0.92x) with -static. Heap, stack and
-# mmap stay randomized; only the shim's own image is at a fixed address.
+# pages of shared libraries. Not -static-pie, because of what was measured
+# (bench section 3, 100 running jobs, PSS of the daemon and its shims): a
+# static PIE relocates glibc's own pointer tables in every shim at start-up,
+# and it came to 11.9 MB in all, 1.10x tsp's server and clients, missing the
+# target; -static came to 9.85 MB, 0.91x (77 kB a shim). Heap, stack and
+# mmaps stay randomized; only the shim's own image is at a fixed address.
 # `make asan` sets SHIM_LINK= (a dynamic link): ASan cannot be linked statically.
 SHIM_LINK ?= -static
 $(SHIM): $(call obj,$(SHIM_SRC) $(SHIM_LIB_SRC))
