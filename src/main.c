@@ -44,7 +44,6 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_daemon,
 	&cmd_help,
 	&cmd_version,
-	&cmd_shim,
 	NULL,
 };
 

@@ -24,8 +24,7 @@ struct opt_spec {
 };
 
 enum cmd_flags {
-	CMD_HIDDEN = 1 << 0,          /* not listed by --help */
-	CMD_STOP_AT_OPERAND = 1 << 1, /* options end at the first operand (run) */
+	CMD_STOP_AT_OPERAND = 1 << 0, /* options end at the first operand (run) */
 };
 
 struct cmd_ctx;
@@ -109,7 +108,6 @@ extern const struct cmd_entry cmd_completion;
 extern const struct cmd_entry cmd_daemon;
 extern const struct cmd_entry cmd_help;
 extern const struct cmd_entry cmd_version;
-extern const struct cmd_entry cmd_shim;
 
 /* Exit status for usage errors. */
 #define EXIT_USAGE 2

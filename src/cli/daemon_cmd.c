@@ -1,6 +1,5 @@
 /*
- * trainctl daemon [--foreground] | daemon status | daemon stop, and the
- * internal `trainctl shim` entry that the daemon starts for each job.
+ * trainctl daemon [--foreground] | daemon status | daemon stop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,6 @@
 #include "lib/proto.h"
 #include "lib/sock.h"
 #include "lib/strbuf.h"
-#include "shim/shim.h"
 
 enum { OPT_FOREGROUND = 256, OPT_JSON, OPT_READY_FD, OPT_CHECKPOINT_JOBS, OPT_INTERVAL, OPT_METRICS };
 
@@ -198,29 +196,4 @@ const struct cmd_entry cmd_daemon = {
 	.max_args = 1,
 	.fn = daemon_cmd_main,
 	.details = "'daemon status' exits 0 when a daemon is running and 3 when none is.",
-};
-
-static const struct opt_spec shim_opts[] = {
-	{ 'i', "id", OPT_VALUE, "N", "the job id" },
-	{ 0 },
-};
-
-static int shim_entry(struct cmd_ctx *ctx)
-{
-	int id;
-
-	if (!opt_value(ctx, 'i') || parse_uint(opt_value(ctx, 'i'), &id) < 0 || id <= 0)
-		return err_usage(&ctx->err, "shim: internal command, started by the daemon with --id N");
-	return shim_run(id);
-}
-
-const struct cmd_entry cmd_shim = {
-	.name = "shim",
-	.brief = "internal: the per-job supervisor",
-	.synopsis = "",
-	.summary = "Internal: the per-job supervisor, started by the daemon.",
-	.opts = shim_opts,
-	.max_args = 0,
-	.flags = CMD_HIDDEN,
-	.fn = shim_entry,
 };

@@ -12,12 +12,8 @@ void help_print_overview(FILE *out)
 {
 	fprintf(out, "Usage: trainctl COMMAND [options] [ARGS]\n\n"
 		     "A process manager for machine-learning training jobs.\n\nCommands:\n");
-	for (int i = 0; cmd_table[i]; i++) {
-		const struct cmd_entry *cmd = cmd_table[i];
-
-		if (!(cmd->flags & CMD_HIDDEN))
-			fprintf(out, "  %-9s %s\n", cmd->name, cmd->brief);
-	}
+	for (int i = 0; cmd_table[i]; i++)
+		fprintf(out, "  %-9s %s\n", cmd_table[i]->name, cmd_table[i]->brief);
 	fprintf(out, "\nJOB is a job id or name. 'trainctl COMMAND --help' shows a command's options.\n"
 		     "State lives in $TRAINCTL_HOME (default ~/.local/state/trainctl).\n"
 		     "See trainctl(1) for the full manual.\n");

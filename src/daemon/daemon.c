@@ -39,6 +39,7 @@
 #include "lib/proto.h"
 #include "lib/sock.h"
 #include "lib/xmalloc.h"
+#include "shim/shim.h"
 
 /* Is stderr the journal? Decided once at start-up. */
 static int log_to_journal;
@@ -294,21 +295,45 @@ static int daemon_lock(struct daemon *d, struct err *err)
 	return 0;
 }
 
+/*
+ * Find trainctl-shim once: beside our own executable (a build tree, or an
+ * installation that keeps both in one directory), else in the libexec
+ * directory compiled in. Without it the daemon still serves every request
+ * but starting a job, which fails naming both places.
+ */
+static int daemon_find_shim(struct daemon *d, struct err *err)
+{
+	char exe[4096], *beside;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0)
+		return err_errno(err, "cannot find our own executable");
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0'; /* the kernel gives an absolute path */
+	beside = xasprintf("%s/" SHIM_EXE_NAME, exe);
+	if (access(beside, X_OK) == 0) {
+		d->shim_exe = beside;
+	} else if (access(TRAINCTL_LIBEXECDIR "/" SHIM_EXE_NAME, X_OK) == 0) {
+		d->shim_exe = xstrdup(TRAINCTL_LIBEXECDIR "/" SHIM_EXE_NAME);
+		free(beside);
+	} else {
+		d->shim_error = xasprintf("cannot start jobs: " SHIM_EXE_NAME " was not found "
+					  "(looked for %s and " TRAINCTL_LIBEXECDIR "/" SHIM_EXE_NAME
+					  "; reinstall trainctl)", beside);
+		daemon_log("%s", d->shim_error);
+		free(beside);
+	}
+	return 0;
+}
+
 static int daemon_setup(struct daemon *d, struct err *err)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	const char *metrics;
-	char exe[4096];
-	ssize_t n;
 
 	if (paths_init(&d->paths, err) < 0 || paths_ensure(&d->paths, err) < 0 ||
-	    daemon_lock(d, err) < 0)
+	    daemon_lock(d, err) < 0 || daemon_find_shim(d, err) < 0)
 		return -1;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return err_errno(err, "cannot find our own executable");
-	exe[n] = '\0';
-	d->self_exe = xstrdup(exe);
 	d->store = store_open(d->paths.db, err);
 	if (!d->store)
 		return -1;
@@ -362,7 +387,8 @@ static void daemon_release(struct daemon *d)
 	while (d->clients) /* client_close unlinks the client before freeing it */
 		client_close(d->clients); /* NOLINT(clang-analyzer-unix.Malloc) */
 	loop_free(d->loop);
-	free(d->self_exe);
+	free(d->shim_exe);
+	free(d->shim_error);
 	paths_release(&d->paths);
 }
 

@@ -36,7 +36,8 @@ struct daemon {
 	struct loop *loop;
 	struct paths paths;
 	struct store *store;
-	char *self_exe;
+	char *shim_exe;   /* trainctl-shim, found at start-up; NULL when missing */
+	char *shim_error; /* then: where it was looked for */
 	int listen_fd;
 	int lock_fd;
 	int reserve_fd; /* spent to refuse a client when descriptors run out */

@@ -546,7 +546,7 @@ static pid_t spawn_shim(struct daemon *d, char *const argv[], int spec_fd, int r
 					POSIX_SPAWN_SETSIGMASK);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setsigmask(&attr, &none);
-	rc = posix_spawn(&pid, d->self_exe, &fa, &attr, argv, environ);
+	rc = posix_spawn(&pid, d->shim_exe, &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
@@ -593,7 +593,7 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 		    struct err *err)
 {
 	char idbuf[32];
-	char *argv[] = { "trainctl", "shim", "--id", idbuf, NULL };
+	char *argv[] = { SHIM_EXE_NAME, "--id", idbuf, NULL };
 	json_t *full = json_copy((json_t *)spec);
 	char *text;
 	int spec_pipe[2], report_pipe[2], pidfd;
@@ -603,6 +603,10 @@ int supervise_start(struct daemon *d, int64_t id, const json_t *spec, struct cli
 	if (slurm_spec_wanted(spec)) {
 		json_decref(full);
 		return slurm_start(d, id, spec, c, err);
+	}
+	if (!d->shim_exe) {
+		json_decref(full);
+		return err_set(err, "%s", d->shim_error);
 	}
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	json_object_set_new(full, "cgroup", json_string(d->cgroup));

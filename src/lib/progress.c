@@ -264,6 +264,7 @@ struct progress_parser {
 	regex_t user;
 	int user_groups; /* 0 when there is no user regex */
 	regex_t builtin[ARRAY_SIZE(formats)];
+	int builtin_compiled; /* at the first line read: compiled, they take ~70 kB */
 	double total; /* --progress-total, or 0 */
 	int rank;     /* the best rank matched so far */
 	struct strbuf line; /* the line being received, at most LINE_MAX_BYTES */
@@ -299,11 +300,17 @@ static int user_compile(struct progress_parser *p, const char *regex, struct err
 	return 0;
 }
 
+/*
+ * The built-in formats are compiled when the first line comes, not with the
+ * parser: every running job's shim has one, and a job that prints nothing
+ * (or only through its own files) should not pay for the compiled patterns.
+ */
 static void builtin_compile(struct progress_parser *p)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
 		ASSERT(regcomp(&p->builtin[i], formats[i].pattern,
 			       REG_EXTENDED | formats[i].cflags) == 0);
+	p->builtin_compiled = 1;
 }
 
 static void progress_clear(struct progress *pr)
@@ -319,9 +326,7 @@ struct progress_parser *progress_parser_new(const char *regex, double total, str
 
 	p->total = total > 0 ? total : 0;
 	progress_clear(&p->progress);
-	if (!regex) {
-		builtin_compile(p);
-	} else if (user_compile(p, regex, err) < 0) {
+	if (regex && user_compile(p, regex, err) < 0) {
 		free(p);
 		return NULL;
 	}
@@ -332,12 +337,10 @@ void progress_parser_free(struct progress_parser *p)
 {
 	if (!p)
 		return;
-	if (p->user_groups) {
+	if (p->user_groups)
 		regfree(&p->user);
-	} else {
-		for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
-			regfree(&p->builtin[i]);
-	}
+	for (size_t i = 0; p->builtin_compiled && i < ARRAY_SIZE(formats); i++)
+		regfree(&p->builtin[i]);
 	strbuf_release(&p->line);
 	strbuf_release(&p->text);
 	free(p);
@@ -381,6 +384,8 @@ static int builtin_read(struct progress_parser *p, const char *text, struct read
 {
 	regmatch_t m[MAX_GROUPS];
 
+	if (!p->builtin_compiled)
+		builtin_compile(p);
 	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
 		if (formats[i].rank < p->rank ||
 		    regexec(&p->builtin[i], text, MAX_GROUPS, m, 0) != 0)

@@ -45,7 +45,7 @@ int limits_setup(struct shim *shim, struct err *err)
 	if (kind && (strcmp(kind, "v2") == 0 || strcmp(kind, "v1") == 0) &&
 	    limits_make_cgroup(shim, kind[1] == '2' ? CGROUP_V2 : CGROUP_V1, &why) < 0) {
 		/* Without the cgroup the limits still hold, by the fallbacks. */
-		fprintf(stderr, "trainctl shim %lld: no cgroup, using fallbacks: %s\n",
+		fprintf(stderr, "trainctl-shim %lld: no cgroup, using fallbacks: %s\n",
 			(long long)shim->id, why.msg);
 		cgroup_job_remove(&shim->cgroup);
 		cgroup_job_release(&shim->cgroup);

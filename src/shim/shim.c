@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +119,7 @@ static void shim_write_exit(struct shim *shim)
 	shim->exit.ended_at = time_now_ms();
 	obj = job_exit_to_json(&shim->exit);
 	if (json_file_write_atomic(path, obj, 1, &err) < 0)
-		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim->id, err.msg);
+		fprintf(stderr, "trainctl-shim %lld: %s\n", (long long)shim->id, err.msg);
 	clients_exit(shim, obj);
 	json_decref(obj);
 	free(path);
@@ -394,53 +395,51 @@ static void shim_on_signal(void *data, int sig)
 		shim_stop(shim, shim->stop_signal, shim->stop_timeout_ms);
 }
 
-/* Build a NULL-terminated string vector from a JSON array of strings. */
-static char **strv_from_json(const json_t *array, const char *extra1, const char *extra2)
+/* The strings of a JSON array as a NULL-terminated vector, borrowed from it: free only the vector. */
+static char **strv_borrow_json(const json_t *array)
 {
 	size_t n = json_array_size(array), k = 0;
-	char **v = xcalloc(n + 3, sizeof(*v));
+	char **v = xcalloc(n + 1, sizeof(*v));
 
 	for (size_t i = 0; i < n; i++) {
 		const char *s = json_string_value(json_array_get(array, i));
 		if (s)
-			v[k++] = xstrdup(s);
+			v[k++] = (char *)s;
 	}
-	if (extra1)
-		v[k++] = xstrdup(extra1);
-	if (extra2)
-		v[k++] = xstrdup(extra2);
 	return v;
 }
 
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-/* Build the spawn request from the spec; the caller frees argv and envp. */
-static void shim_spawn_request(struct shim *shim, struct spawn_request *req)
+/*
+ * The job's argv (a new reference) and, in the spec, its environment with
+ * TRAINCTL_JOB_ID and TRAINCTL_JOB_NAME added. The spawn request borrows
+ * the strings of both, so the environment is in memory once, and leaves it
+ * with the spec's "env" after the spawn.
+ */
+static json_t *shim_spawn_request(struct shim *shim, struct spawn_request *req)
 {
 	const char *sh = json_string_value(json_object_get(shim->spec, "sh"));
 	const char *name = json_string_value(json_object_get(shim->spec, "name"));
-	char *id_var = xasprintf("TRAINCTL_JOB_ID=%lld", (long long)shim->id);
-	char *name_var = name ? xasprintf("TRAINCTL_JOB_NAME=%s", name) : NULL;
-	json_t *sh_argv = sh ? json_pack("[s, s, s]", "/bin/sh", "-c", sh) : NULL;
+	json_t *argv = sh ? json_pack("[s, s, s]", "/bin/sh", "-c", sh)
+			  : json_incref(json_object_get(shim->spec, "argv"));
+	json_t *env = json_object_get(shim->spec, "env");
 
+	if (!json_is_array(env)) {
+		env = json_array();
+		json_object_set_new(shim->spec, "env", env);
+	}
+	json_array_append_new(env, json_sprintf("TRAINCTL_JOB_ID=%lld", (long long)shim->id));
+	if (name)
+		json_array_append_new(env, json_sprintf("TRAINCTL_JOB_NAME=%s", name));
 	memset(req, 0, sizeof(*req));
-	req->argv = strv_from_json(sh_argv ? sh_argv : json_object_get(shim->spec, "argv"), NULL,
-				   NULL);
-	req->envp = strv_from_json(json_object_get(shim->spec, "env"), id_var, name_var);
+	req->argv = strv_borrow_json(argv);
+	req->envp = strv_borrow_json(env);
 	req->cwd = json_string_value(json_object_get(shim->spec, "cwd"));
 	req->use_pty = shim->use_pty;
 	req->umask = json_is_integer(json_object_get(shim->spec, "umask"))
 		? (int)json_integer_value(json_object_get(shim->spec, "umask")) : 022;
 	req->rows = 24;
 	req->cols = 80;
-	json_decref(sh_argv);
-	free(id_var);
-	free(name_var);
+	return argv;
 }
 
 /* Tell the daemon how start-up went; a daemon that is gone means nobody knows of the job. */
@@ -466,11 +465,23 @@ static int shim_write_pidfile(struct shim *shim, struct err *err)
 	return ret;
 }
 
+/* Jansson reads the spec from fd 0 through its own small buffer: no stdio buffer is left behind. */
+static size_t shim_spec_chunk(void *buffer, size_t len, void *data)
+{
+	ssize_t n;
+
+	(void)data;
+	do
+		n = read(0, buffer, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? (size_t)-1 : (size_t)n;
+}
+
 static int shim_read_spec(struct shim *shim, struct err *err)
 {
 	json_error_t jerr;
 
-	shim->spec = json_loadf(stdin, 0, &jerr);
+	shim->spec = json_load_callback(shim_spec_chunk, NULL, 0, &jerr);
 	if (!json_is_object(shim->spec))
 		return err_set(err, "bad job spec on stdin: %s", jerr.text);
 	shim->stop_signal = (int)json_integer_value(json_object_get(shim->spec, "stop_signal"));
@@ -500,6 +511,7 @@ static int shim_setup(struct shim *shim, struct err *err)
 	const char *marker;
 	struct spawn_request req;
 	struct spawned sp;
+	json_t *argv;
 	int ret;
 
 	ret = logfile_open(&shim->log, log_path, log_max, LOG_KEEP, err);
@@ -516,12 +528,14 @@ static int shim_setup(struct shim *shim, struct err *err)
 		return -1;
 	if (limits_setup(shim, err) < 0)
 		return -1;
-	shim_spawn_request(shim, &req);
+	argv = shim_spawn_request(shim, &req);
 	req.child_hook = shim_child_hook;
 	req.hook_data = shim;
 	ret = spawn_job(&req, &sp, err);
-	strv_free(req.argv);
-	strv_free(req.envp);
+	free(req.argv);
+	free(req.envp);
+	json_decref(argv);
+	json_object_del(shim->spec, "env"); /* the job has it; nothing here needs it again */
 	shim->pid = sp.pid;
 	shim->output_fd = sp.output_fd;
 	shim->input_fd = sp.input_fd;
@@ -612,12 +626,14 @@ int shim_run(int64_t id)
 	if (!freopen("/dev/null", "r", stdin))
 		close(0);
 	if (shim_write_pidfile(&shim, &err) < 0)
-		fprintf(stderr, "trainctl shim %lld: %s\n", (long long)shim.id, err.msg);
+		fprintf(stderr, "trainctl-shim %lld: %s\n", (long long)shim.id, err.msg);
 	shim_report_started(&shim);
 	limits_started(&shim);
 	shim_note_progress(&shim); /* the status file says which limits are in force */
 	shim_watch(&shim);
 	shim_reap(&shim);
+	/* One shim per running job: hand start-up's scratch back, keep only what the job needs. */
+	malloc_trim(0);
 	loop_run(shim.loop);
 	shim_release(&shim);
 	return 0;

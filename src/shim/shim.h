@@ -1,5 +1,5 @@
 /*
- * The shim: one small process per running job (`trainctl shim`, started by
+ * The shim: one small process per running job (`trainctl-shim`, started by
  * the daemon). It is the job's parent and subreaper, holds its terminal,
  * copies its output to the log, obeys stop/kill/pause/resume on its own
  * socket (run/job-<id>.sock), reaps every descendant, and writes the exit
@@ -15,12 +15,15 @@
 #ifndef TRAINCTL_SHIM_H
 #define TRAINCTL_SHIM_H
 
+/* The shim's executable, which the daemon looks for beside itself, else in the libexec directory. */
+#define SHIM_EXE_NAME "trainctl-shim"
+
 /* The fd on which the shim reports start-up. */
 #define SHIM_REPORT_FD 3
 
 #include <stdint.h>
 
-/* Run the shim for job id (`trainctl shim --id N`). Returns the exit status. */
+/* Run the shim for job id (`trainctl-shim --id N`). Returns the exit status. */
 int shim_run(int64_t id);
 
 #endif

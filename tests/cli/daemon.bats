@@ -252,7 +252,7 @@ EOF
 	wait_for 5 job_state_is "$id" running
 	jpid=$(job_field "$id" pid)
 	shim=$(ppid_of "$jpid")
-	tr '\0' ' ' <"/proc/$shim/cmdline" | grep -q "shim --id $id"
+	[ "$(tr '\0' ' ' <"/proc/$shim/cmdline")" = "trainctl-shim --id $id " ]
 	kill -9 "$shim"
 	wait_for 5 eval '! job_state_is "$id" running'
 	run tc show "$id" --json
