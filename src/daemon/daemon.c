@@ -455,6 +455,7 @@ int daemon_run(int ready_fd, int64_t sample_interval_ms)
 	daemon_log("daemon started for %s", d.paths.home);
 	daemon_report_ready(ready_fd, NULL);
 	notify_start(&d);
+	store_release_memory(d.store);
 	malloc_trim(0); /* start-up's scratch (migrations, recovery) back to the system */
 	loop_run(d.loop);
 	daemon_log("daemon exiting");

@@ -234,14 +234,16 @@ static int check_program(const json_t *spec, struct err *err)
  * trainctl run: the job is recorded, then started (or queued), and the
  * answer is its id, at once: what follows is the shim's and is recorded as
  * it reports. With "confirm" (run --attach), the answer waits for the job's
- * process to exist.
+ * process to exist; for Slurm, for sbatch's answer.
  */
 static json_t *request_run(struct daemon *d, struct client *c, const json_t *req,
 			   struct err *err)
 {
 	json_t *spec = json_object_get(req, "spec");
 	const char *name = req_string(spec, "name");
-	struct client *waiting = json_is_true(json_object_get(req, "confirm")) ? c : NULL;
+	/* sbatch's answer (its job id, or its error) is what `run --on slurm` reports. */
+	struct client *waiting = json_is_true(json_object_get(req, "confirm")) ||
+					 slurm_spec_wanted(spec) ? c : NULL;
 	int state = JOB_STARTING;
 	json_t *reply;
 	int64_t id;

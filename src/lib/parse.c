@@ -353,9 +353,20 @@ void format_size(int64_t bytes, char *buf, size_t size)
 		snprintf(buf, size, "%.0f%c", v, suffix[i]);
 }
 
+/* Write value as exactly width digits (zero-padded), no terminator. */
+static char *put_digits(char *p, int value, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + value % 10);
+		value /= 10;
+	}
+	return p + width;
+}
+
 void format_rfc3339(int64_t epoch_ms, char *buf, size_t size)
 {
 	int64_t seconds = epoch_ms / 1000, ms = epoch_ms % 1000;
+	char text[32], *p = text;
 	time_t t;
 	struct tm tm;
 
@@ -365,17 +376,75 @@ void format_rfc3339(int64_t epoch_ms, char *buf, size_t size)
 	}
 	t = (time_t)seconds;
 	gmtime_r(&t, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+		return;
+	}
+	/* Listings format thousands of these: digits by hand, not through printf. */
+	p = put_digits(p, tm.tm_year + 1900, 4);
+	*p++ = '-';
+	p = put_digits(p, tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (int)ms, 3);
+	*p++ = 'Z';
+	*p = '\0';
+	snprintf(buf, size, "%s", text);
 }
+
+/* n digits at s as a number, or -1 when one of them is not a digit. */
+static int take_digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * The fields of "YYYY-MM-DDTHH:MM:SS[.fff]Z" as written by format_rfc3339,
+ * read without sscanf; 0 when s is not exactly that shape (then the general
+ * parse below decides).
+ */
+static int parse_rfc3339_exact(const char *s, struct tm *tm, int *ms)
+{
+	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || (tm->tm_year = take_digits(s, 4)) < 0 ||
+	    (tm->tm_mon = take_digits(s + 5, 2)) < 0 || (tm->tm_mday = take_digits(s + 8, 2)) < 0 ||
+	    (tm->tm_hour = take_digits(s + 11, 2)) < 0 || (tm->tm_min = take_digits(s + 14, 2)) < 0 ||
+	    (tm->tm_sec = take_digits(s + 17, 2)) < 0)
+		return 0;
+	*ms = 0;
+	if (s[19] == '.' && strlen(s) == 24 && s[23] == 'Z')
+		return (*ms = take_digits(s + 20, 3)) >= 0;
+	return s[19] == 'Z' && s[20] == '\0';
+}
+
 int64_t parse_rfc3339_ms(const char *s)
 {
 	struct tm tm = { 0 };
 	int ms = 0;
 
-	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
+	if (!s)
 		return -1;
+	if (!parse_rfc3339_exact(s, &tm, &ms)) {
+		ms = 0;
+		if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
+			return -1;
+	}
 	/* Out of range fields would be normalized by timegm, and a huge year overflow. */
 	if (tm.tm_year < 1970 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
 	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 23 ||

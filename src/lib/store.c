@@ -329,6 +329,11 @@ static int store_run(struct store *store, const char *sql)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+void store_release_memory(struct store *store)
+{
+	sqlite3_db_release_memory(store->db);
+}
+
 int store_begin(struct store *store)
 {
 	return store_run(store, "BEGIN IMMEDIATE");

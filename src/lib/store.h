@@ -23,6 +23,8 @@ struct store;
 struct store *store_open(const char *path, struct err *err);
 void store_close(struct store *store);
 /* Group the writes of one request or event into one transaction (one WAL commit). */
+/* Give back the page cache's memory (it fills again as pages are read). */
+void store_release_memory(struct store *store);
 int store_begin(struct store *store);
 int store_commit(struct store *store);
 /*

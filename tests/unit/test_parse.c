@@ -450,6 +450,10 @@ static void test_parse_rfc3339_round_trip(void **state)
 	}
 	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49.123Z"), 1764404149123LL);
 	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49.050Z"), 1764404149050LL);
+	/* other shapes keep their meaning: no fraction, a short one (as an integer) */
+	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49Z"), 1764404149000LL);
+	assert_int_equal(parse_rfc3339_ms("2025-11-29T08:15:49.5Z"), 1764404149005LL);
+	assert_int_equal(parse_rfc3339_ms("2025-1-9T8:15:49.123Z"), 1736410549123LL);
 }
 
 /* Found by fuzz_parse: a huge year overflowed the product in milliseconds (UB). */
