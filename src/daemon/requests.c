@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "backend/slurm.h"
-#include "lib/format.h"
 #include "daemon/daemon.h"
 #include "daemon/restart.h"
 #include "daemon/sampling.h"
 #include "daemon/sched.h"
 #include "daemon/supervise.h"
+#include "lib/format.h"
 #include "lib/parse.h"
 #include "lib/program.h"
 #include "lib/proto.h"
