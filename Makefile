@@ -200,10 +200,11 @@ LINT_SRC  := $(TRAINCTL_SRC) $(SHIM_SRC) tools/train-sim.c $(UNIT_SRC) $(HELPER_
 LINT_JOBS ?= 2
 lint:
 	cppcheck -q --enable=warning,portability,performance --std=c11 -D_GNU_SOURCE -Isrc \
+	    -DTRAINCTL_LIBEXECDIR='"$(LIBEXECDIR)"' \
 	    --library=tests/lint/jansson.cfg --suppressions-list=tests/lint/cppcheck.supp \
 	    --inline-suppr --error-exitcode=1 -j$(LINT_JOBS) $(LINT_SRC)
 	printf '%s\n' $(filter-out $(UNIT_SRC),$(LINT_SRC)) | xargs -P$(LINT_JOBS) -I{} clang-tidy -quiet {} \
-	    -- -std=gnu11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+	    -- -std=gnu11 -D_GNU_SOURCE -Isrc -DTRAINCTL_LIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
 
 valgrind: all
 	@BUILD=$(BUILD) tests/valgrind/run
