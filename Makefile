@@ -105,7 +105,8 @@ $(SHIM): $(call obj,$(SHIM_SRC) $(SHIM_LIB_SRC))
 
 # The daemon finds the shim in LIBEXECDIR when it is not beside it; the
 # stamp rebuilds daemon.c when LIBEXECDIR changes.
-$(call obj,src/daemon/daemon.c): CPPFLAGS += -DTRAINCTL_LIBEXECDIR='"$(LIBEXECDIR)"'
+LIBEXEC_DEFINE := -DTRAINCTL_LIBEXECDIR='"$(LIBEXECDIR)"'
+$(call obj,src/daemon/daemon.c): CPPFLAGS += $(LIBEXEC_DEFINE)
 $(call obj,src/daemon/daemon.c): $(BUILD)/libexecdir.stamp
 $(BUILD)/libexecdir.stamp: FORCE
 	@mkdir -p $(@D)
@@ -176,6 +177,7 @@ FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 # The analyze target includes src/cli/monitor.c, so it links everything but main and monitor.
 FUZZ_ANALYZE_SRC := $(filter-out src/main.c src/cli/monitor.c,$(TRAINCTL_SRC))
 fuzz_obj = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
+$(call fuzz_obj,src/daemon/daemon.c): CPPFLAGS += $(LIBEXEC_DEFINE)
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -200,11 +202,11 @@ LINT_SRC  := $(TRAINCTL_SRC) $(SHIM_SRC) tools/train-sim.c $(UNIT_SRC) $(HELPER_
 LINT_JOBS ?= 2
 lint:
 	cppcheck -q --enable=warning,portability,performance --std=c11 -D_GNU_SOURCE -Isrc \
-	    -DTRAINCTL_LIBEXECDIR='"$(LIBEXECDIR)"' \
+	    $(LIBEXEC_DEFINE) \
 	    --library=tests/lint/jansson.cfg --suppressions-list=tests/lint/cppcheck.supp \
 	    --inline-suppr --error-exitcode=1 -j$(LINT_JOBS) $(LINT_SRC)
 	printf '%s\n' $(filter-out $(UNIT_SRC),$(LINT_SRC)) | xargs -P$(LINT_JOBS) -I{} clang-tidy -quiet {} \
-	    -- -std=gnu11 -D_GNU_SOURCE -Isrc -DTRAINCTL_LIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
+	    -- -std=gnu11 -D_GNU_SOURCE -Isrc $(LIBEXEC_DEFINE) $(PKG_CFLAGS)
 
 valgrind: all
 	@BUILD=$(BUILD) tests/valgrind/run
