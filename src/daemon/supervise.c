@@ -40,10 +40,10 @@
 #include "daemon/watchdog.h"
 #include "shim/shim.h"
 
-/* A job whose shim is (or may be) alive. */
 /* How long a request to a starting job waits for its shim's start report. */
 #define START_REPORT_WAIT_MS 5000
 
+/* A job whose shim is (or may be) alive. */
 struct active {
 	struct daemon *daemon;
 	int64_t id;

@@ -21,9 +21,9 @@
 /* A job using less than this share of one CPU is idle, for hang detection. */
 #define IDLE_CPU_SHARE 0.05
 
-/* What is watched for one running job. */
 #define STATUS_EVERY_MS 5000 /* how often the status of a job without hang detection is read */
 
+/* What is watched for one running job. */
 struct watched {
 	int64_t id;
 	struct checkpoint_scanner *checkpoints; /* NULL without --checkpoint */
